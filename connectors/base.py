@@ -1,0 +1,170 @@
+"""The connector contract between a sector system and the sync engine.
+
+A connector promises four things:
+
+* `check()` reports whether the source can be read as configured, naming what is wrong;
+* `read(cursor)` yields `Batch`es of native records in a stable order, each with the cursor
+  *after* its last record, so the engine can save data and cursor in one transaction and a
+  later `read(saved_cursor)` resumes right after it (re-reading a little is allowed: upserts
+  make overlap harmless; skipping is not);
+* `to_canonical(raw)` returns a valid `DossierRecord`, or raises `RecordRejected` with every
+  reason it found — it never drops a record silently;
+* `count(period)` returns how many dossiers the source itself reports as received in the
+  period, for reconciliation.
+
+Connectors never import Airflow or the engine's storage; they see only their settings, an
+`IdentifierHasher` for personal identifiers, and the batch size and look-back window.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+from dossierhub.errors import ConfigError, Reason, RecordRejected
+from dossierhub.privacy import IdentifierHasher
+from models.dossier import DossierRecord
+
+Cursor = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record exactly as the source gave it; `source_id` is None when the source omitted it."""
+
+    source_id: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    records: list[RawRecord]
+    cursor: Cursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open range of local (Asia/Ho_Chi_Minh) dates: start <= day < end."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """`2026`, `2026-Q1` or `2026-03`."""
+        if m := re.fullmatch(r"(\d{4})", text):
+            year = int(m.group(1))
+            return cls(date(year, 1, 1), date(year + 1, 1, 1))
+        if m := re.fullmatch(r"(\d{4})-Q([1-4])", text):
+            year, quarter = int(m.group(1)), int(m.group(2))
+            start = date(year, 3 * quarter - 2, 1)
+            return cls(start, _add_months(start, 3))
+        if m := re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", text):
+            start = date(int(m.group(1)), int(m.group(2)), 1)
+            return cls(start, _add_months(start, 1))
+        raise ValueError(
+            f"period {text!r} is not a year (2026), quarter (2026-Q1) or month (2026-03)"
+        )
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What the engine hands a connector: its source name, settings and shared services."""
+
+    source: str
+    settings: Mapping[str, Any] = field(repr=False)  # may hold secrets
+    hasher: IdentifierHasher
+    batch_size: int = 5000
+    lookback: timedelta = field(default=timedelta(minutes=5))
+
+
+class Connector(ABC):
+    """Base of every connector. Subclasses declare `Settings` and implement the four calls."""
+
+    Settings: ClassVar[type[BaseModel]]
+    # Shown in error messages so a reader knows which file holds the mapping.
+    mapping_file: ClassVar[str] = "connectors/"
+
+    def __init__(self, context: ConnectorContext) -> None:
+        self.context = context
+        self.source = context.source
+        self.hasher = context.hasher
+        try:
+            self.settings = self.Settings.model_validate(dict(context.settings))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"setting {'.'.join(str(p) for p in e['loc'])!r}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(
+                f"source {self.source!r}: {problems} (fix the source's settings in the sources file)"
+            ) from None
+
+    @abstractmethod
+    def check(self) -> Health: ...
+
+    @abstractmethod
+    def read(self, cursor: Cursor | None) -> Iterator[Batch]: ...
+
+    @abstractmethod
+    def to_canonical(self, raw: RawRecord) -> DossierRecord: ...
+
+    @abstractmethod
+    def count(self, period: Period) -> int: ...
+
+    def close(self) -> None:
+        """Release connections; the engine calls it when a sync ends."""
+
+    def build(self, fields: dict[str, Any], problems: list[Reason]) -> DossierRecord:
+        """Validate mapped fields into a record, or reject with the mapping's and the model's reasons.
+
+        Mapping code appends a `Reason` for each native value it cannot translate (and leaves
+        the canonical field out); this adds every rule the canonical model finds broken.
+        """
+        try:
+            record = DossierRecord.model_validate(fields)
+        except ValidationError as exc:
+            reported = {reason.field for reason in problems}
+            for error in exc.errors(include_url=False):
+                name = ".".join(str(part) for part in error["loc"]) or "record"
+                if name in reported and error["type"] == "missing":
+                    continue  # the mapping already said why the value is absent
+                problems.append(Reason(name, error["type"], error["msg"]))
+            raise RecordRejected(problems) from None
+        if problems:
+            raise RecordRejected(problems)
+        return record
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-storable copy of a native value (for quarantined payloads and cursors)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\\x00")  # PostgreSQL JSON cannot hold NUL
+    return value

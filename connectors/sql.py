@@ -1,0 +1,167 @@
+"""SQL transport: reads any table of a sector database with keyset pagination.
+
+Rows are read in `(updated_at, key)` order, one bounded page per query:
+
+    WHERE updated_at > :u OR (updated_at = :u AND key > :k) ORDER BY updated_at, key LIMIT n
+
+so rows sharing one `updated_at` across a page boundary are neither skipped nor repeated, and
+memory stays bounded by the batch size whatever the table size. The first page of an
+incremental read starts `lookback` before the saved cursor, to catch rows a source committed
+late with an older `updated_at`; the engine's upsert makes the overlap harmless.
+
+A connector for one SQL system subclasses `SqlConnector`, declares its table and columns, and
+writes one mapping function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, time
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, SecretStr
+from sqlalchemy import Engine, MetaData, Table, and_, create_engine, func, or_, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
+
+from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, Period, RawRecord
+from dossierhub.errors import ConfigError, FatalSourceError
+
+
+class SqlSettings(BaseModel):
+    url: SecretStr
+    table: str | None = None  # defaults to the connector's declared table
+
+
+def safe_url(url: SecretStr) -> str:
+    """The URL with its password masked, fit for messages and logs."""
+    try:
+        return make_url(url.get_secret_value()).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+class SqlConnector(Connector):
+    """Declarations a SQL connector makes; reading, paging and counting are done here."""
+
+    Settings: ClassVar[type[BaseModel]] = SqlSettings
+    table_name: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]
+    updated_at_column: ClassVar[str]
+    key_column: ClassVar[str]
+    received_column: ClassVar[str]  # local-time column that dates a dossier, for count()
+
+    def __init__(self, context: ConnectorContext) -> None:
+        super().__init__(context)
+        self._url: SecretStr = self.settings.url  # type: ignore[attr-defined]
+        self._table_name: str = self.settings.table or self.table_name  # type: ignore[attr-defined]
+        self._engine: Engine | None = None
+        self._table: Table | None = None
+
+    # -- connection and schema ------------------------------------------------------------
+    def _fail(self, message: str) -> FatalSourceError:
+        text = message.replace(self._url.get_secret_value(), safe_url(self._url))
+        return FatalSourceError(self.source, text)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            try:
+                self._engine = create_engine(self._url.get_secret_value(), pool_pre_ping=True)
+            except (ArgumentError, NoSuchModuleError) as exc:
+                raise ConfigError(
+                    f"source {self.source!r}: setting 'url' is not a usable database URL "
+                    f"({type(exc).__name__}); expected e.g. mysql+pymysql://user:***@host/db"
+                ) from None
+        return self._engine
+
+    def _reflect(self) -> Table:
+        if self._table is not None:
+            return self._table
+        try:
+            with self.engine.connect() as conn:
+                table = Table(self._table_name, MetaData(), autoload_with=conn)
+        except NoSuchTableError:
+            raise self._fail(
+                f"table {self._table_name} not found in {safe_url(self._url)} "
+                f"(check the 'table' setting or the mapping in {self.mapping_file})"
+            ) from None
+        except SQLAlchemyError as exc:
+            raise self._fail(
+                f"cannot reach the database at {safe_url(self._url)}: {_first_line(exc)} "
+                "(check the 'url' setting and that the database is running)"
+            ) from None
+        missing = [name for name in self.columns if name not in table.c]
+        if missing:
+            raise self._fail(
+                f"column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing in table "
+                f"{self._table_name} (check the mapping in {self.mapping_file})"
+            )
+        self._table = table
+        return table
+
+    def check(self) -> Health:
+        table = self._reflect()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        return Health(True, f"table {self._table_name} readable, {rows} rows")
+
+    # -- reading --------------------------------------------------------------------------
+    def read(self, cursor: Cursor | None) -> Iterator[Batch]:
+        table = self._reflect()
+        updated, key = table.c[self.updated_at_column], table.c[self.key_column]
+        query = select(*(table.c[name] for name in self.columns)).order_by(updated, key)
+        limit = self.context.batch_size
+        last: tuple[Any, Any] | None = None
+        if cursor is not None:
+            last = (datetime.fromisoformat(cursor["updated_at"]), cursor["key"])
+        first_page = True
+        while True:
+            page = query
+            if last is not None:
+                if first_page and self.context.lookback.total_seconds() > 0:
+                    page = page.where(updated >= last[0] - self.context.lookback)
+                else:
+                    page = page.where(
+                        or_(updated > last[0], and_(updated == last[0], key > last[1]))
+                    )
+            first_page = False
+            try:
+                with self.engine.connect() as conn:
+                    result = conn.execute(page.limit(limit))
+                    names = list(result.keys())
+                    rows = [dict(zip(names, row, strict=True)) for row in result]
+            except SQLAlchemyError as exc:
+                raise self._fail(f"reading {self._table_name} failed: {_first_line(exc)}") from None
+            if not rows:
+                return
+            tail = rows[-1]
+            last = (tail[self.updated_at_column], tail[self.key_column])
+            yield Batch(
+                [RawRecord(_text(row[self.key_column]), row) for row in rows],
+                {"updated_at": last[0].isoformat(), "key": last[1]},
+            )
+            if len(rows) < limit:
+                return
+
+    def count(self, period: Period) -> int:
+        table = self._reflect()
+        received = table.c[self.received_column]
+        start, end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
+        query = select(func.count()).where(received >= start, received < end)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    message = str(getattr(exc, "orig", None) or exc)
+    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__

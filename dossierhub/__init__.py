@@ -1,0 +1,1 @@
+"""DossierHub engine: settings, sync, registry store, CLI."""

@@ -1,0 +1,400 @@
+"""The `dossierhub` command line: migrations, syncs, runs, quarantine, simulators and the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine, func, select
+
+from dossierhub import store
+from dossierhub.errors import DossierHubError
+from dossierhub.settings import Settings, SourceConfig, load_sources
+from dossierhub.sources import open_connector, source_config
+from dossierhub.sync import SyncResult, retry_quarantine, sync_source
+from models import migrate
+from models.tables import dossier, quarantine, sync_run
+
+app = typer.Typer(
+    help="DossierHub: pull dossiers from every sector system into one unified registry.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Registry database schema.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="Records set aside because they could not be loaded.", no_args_is_help=True
+)
+simulate_app = typer.Typer(
+    help="Reference sector systems for demos, tests and benchmarks.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(simulate_app, name="simulate")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
+
+
+def _registry(settings: Settings, *, ready: bool = True) -> Engine:
+    engine = store.open_registry(settings.registry_url)
+    if ready:
+        store.ensure_ready(engine)
+    return engine
+
+
+def _emit(rows: Sequence[dict[str, Any]], fmt: Format, title: str) -> None:
+    if fmt is Format.json:
+        out.print_json(json.dumps(list(rows), default=str, ensure_ascii=False))
+        return
+    if not rows:
+        out.print(f"{title}: none")
+        return
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(table)
+
+
+# -- db -------------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the registry schema to the latest version (safe to repeat)."""
+    settings = _settings()
+    engine = _registry(settings, ready=False)
+    try:
+        migrate.upgrade(engine)
+    except Exception as exc:
+        raise DossierHubError(
+            f"cannot migrate the registry at {store.safe_registry_url(settings.registry_url)}: "
+            f"{store._first_line(exc)} (check DOSSIERHUB_REGISTRY_URL and that the database is running)"
+        ) from None
+    out.print(
+        f"registry {store.safe_registry_url(settings.registry_url)} is at schema "
+        f"{migrate.current_revision(engine)}"
+    )
+
+
+# -- sync -----------------------------------------------------------------------------------
+@contextmanager
+def _progress(source: str) -> Iterator[Any]:
+    started = time.monotonic()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed:,.0f} rows"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"syncing {source}", total=None, rate="")
+
+        def update(result: SyncResult) -> None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            bar.update(
+                task, completed=result.rows_read, rate=f"{result.rows_read / elapsed:,.0f} rows/s"
+            )
+
+        yield update
+
+
+def _run_sync(
+    settings: Settings, engine: Engine, name: str, config: SourceConfig, full_refresh: bool
+) -> SyncResult:
+    connector = open_connector(settings, name, config)
+    with _progress(name) as update:
+        return sync_source(
+            engine,
+            connector,
+            connector_name=config.connector,
+            description=config.description,
+            full_refresh=full_refresh,
+            progress=update,
+        )
+
+
+def _summary(result: SyncResult) -> dict[str, Any]:
+    return {
+        "run": result.run_id,
+        "source": result.source,
+        "status": result.status,
+        "read": result.rows_read,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "quarantined": result.quarantined,
+        "seconds": round(result.duration_s, 2),
+        "rows_per_s": round(result.rows_read / result.duration_s) if result.duration_s else 0,
+    }
+
+
+@app.command()
+def sync(
+    source: Annotated[str | None, typer.Argument(help="Source name from the sources file.")] = None,
+    all_sources: Annotated[
+        bool, typer.Option("--all", help="Sync every configured source.")
+    ] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh", help="Read the whole source again, ignoring the saved cursor."
+        ),
+    ] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Pull new and changed dossiers from a source into the registry."""
+    settings = _settings()
+    if all_sources == (source is not None):
+        raise typer.BadParameter("name one SOURCE, or pass --all")
+    engine = _registry(settings)
+    configs = (
+        load_sources(settings.sources_file)
+        if all_sources
+        else {source: source_config(settings, source)}
+    )  # type: ignore[dict-item]
+    results = [
+        _run_sync(settings, engine, name, config, full_refresh) for name, config in configs.items()
+    ]
+    _emit([_summary(r) for r in results], fmt, "sync")
+
+
+@app.command()
+def sources(fmt: FormatOption = Format.table) -> None:
+    """List the configured sources and their connectors."""
+    settings = _settings()
+    rows = [
+        {
+            "source": name,
+            "connector": c.connector,
+            "schedule": c.schedule,
+            "description": c.description,
+        }
+        for name, c in load_sources(settings.sources_file).items()
+    ]
+    _emit(rows, fmt, "sources")
+
+
+@app.command()
+def runs(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Recent sync runs with their counts, cursors and errors."""
+    engine = _registry(_settings())
+    query = select(sync_run).order_by(sync_run.c.id.desc()).limit(limit)
+    if source:
+        query = query.where(sync_run.c.source_system == source)
+    with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    if fmt is Format.table:
+        keep = (
+            "id",
+            "source_system",
+            "status",
+            "started_at",
+            "duration_s",
+            "rows_read",
+            "inserted",
+            "updated",
+            "unchanged",
+            "quarantined",
+            "error",
+        )
+        rows = [{k: _short(row[k]) for k in keep} for row in rows]
+    _emit(rows, fmt, "sync runs")
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return value
+
+
+# -- quarantine -----------------------------------------------------------------------------
+@quarantine_app.command("list")
+def quarantine_list(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    include_resolved: Annotated[
+        bool, typer.Option("--all", help="Include resolved entries.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Quarantined records: source, id, first reason, times seen."""
+    engine = _registry(_settings())
+    q = quarantine.c
+    query = select(
+        q.id, q.source_system, q.source_id, q.reason, q.seen_count, q.last_seen_at, q.resolved
+    )
+    if source:
+        query = query.where(q.source_system == source)
+    if not include_resolved:
+        query = query.where(q.resolved.is_(False))
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query.order_by(q.id).limit(limit))]
+    _emit([{k: _short(v) for k, v in row.items()} for row in rows], fmt, "quarantine")
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    entry: Annotated[int, typer.Argument(help="Quarantine entry id.")],
+    fmt: FormatOption = Format.table,
+) -> None:
+    """One quarantined record: its raw payload and every reason."""
+    engine = _registry(_settings())
+    with engine.connect() as conn:
+        row = conn.execute(select(quarantine).where(quarantine.c.id == entry)).first()
+    if row is None:
+        raise DossierHubError(f"no quarantine entry {entry}; see `dossierhub quarantine list`")
+    data = dict(row._mapping)
+    if fmt is Format.json:
+        out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+        return
+    out.print(
+        f"[bold]quarantine {entry}[/]: source {data['source_system']} id {data['source_id']} "
+        f"(seen {data['seen_count']}x, resolved={data['resolved']})"
+    )
+    for reason in data["reasons"]:
+        out.print(f"  - {reason['field']}: {reason['message']} [{reason['code']}]")
+    out.print_json(json.dumps(data["payload"], default=str, ensure_ascii=False))
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    source: Annotated[str, typer.Argument(help="Source whose quarantine to retry.")],
+    entries: Annotated[
+        list[int] | None, typer.Argument(help="Entry ids (default: all unresolved).")
+    ] = None,
+) -> None:
+    """Map quarantined records again (after a mapping fix) and load those that now pass."""
+    settings = _settings()
+    engine = _registry(settings)
+    result = retry_quarantine(engine, open_connector(settings, source), ids=entries or None)
+    out.print(f"{source}: {result.loaded} loaded, {result.still_rejected} still rejected")
+
+
+# -- simulators -----------------------------------------------------------------------------
+@simulate_app.command("tax")
+def simulate_tax(
+    url: Annotated[str, typer.Option(help="Database URL to load (SQLite, MariaDB or PostgreSQL).")],
+    rows: Annotated[int, typer.Option(min=0, help="How many dossiers.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 1,
+    malformed_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of deliberately malformed rows.")
+    ] = 0.02,
+) -> None:
+    """Build the Tax office's reference database; prints the truth as one JSON line."""
+    from simulators import tax
+
+    truth = tax.generate(url, rows=rows, seed=seed, malformed_share=malformed_share)
+    typer.echo(truth.as_json())
+
+
+# -- demo -----------------------------------------------------------------------------------
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(min=1, help="Dossiers in the demo Tax system.")] = 5_000,
+    var: Annotated[Path, typer.Option(help="Folder for the demo databases.")] = Path("var"),
+) -> None:
+    """Build the reference Tax system, sync it into the registry and show what landed."""
+    from simulators import tax
+
+    settings = _settings(mode="demo")
+    if "DOSSIERHUB_REGISTRY_URL" not in os.environ:
+        settings.registry_url = SecretStr(f"sqlite:///{var / 'registry.db'}")
+    tax_url = f"sqlite:///{var / 'tax.db'}"
+    var.mkdir(parents=True, exist_ok=True)
+    err.print(f"building the reference Tax system ({rows:,} dossiers) in {var / 'tax.db'} ...")
+    truth = tax.generate(tax_url, rows=rows, seed=2026, malformed_share=0.02)
+    engine = _registry(settings, ready=False)
+    migrate.upgrade(engine)
+    config = SourceConfig(
+        connector="tax", description="Tax office (demo, SQLite)", settings={"url": tax_url}
+    )
+    result = _run_sync(settings, engine, "tax", config, full_refresh=False)
+    with engine.connect() as conn:
+        landed = conn.execute(
+            select(dossier.c.channel, func.count())
+            .where(dossier.c.source_system == "tax")
+            .group_by(dossier.c.channel)
+        ).all()
+        reasons = conn.execute(
+            select(quarantine.c.reason, func.count())
+            .where(quarantine.c.source_system == "tax", quarantine.c.resolved.is_(False))
+            .group_by(quarantine.c.reason)
+            .order_by(func.count().desc())
+        ).all()
+    in_registry = sum(n for _, n in landed)
+    in_quarantine = sum(n for _, n in reasons)
+    out.print(
+        f"\n[bold]sync run {result.run_id}[/]: read {result.rows_read:,}, inserted {result.inserted:,}, "
+        f"updated {result.updated:,}, unchanged {result.unchanged:,}, quarantined {result.quarantined:,} "
+        f"in {result.duration_s:.1f} s"
+    )
+    out.print(
+        f"registry {store.safe_registry_url(settings.registry_url)}: {in_registry:,} tax dossiers "
+        + ", ".join(f"{channel} {n:,}" for channel, n in sorted(landed))
+    )
+    out.print(f"quarantine: {in_quarantine:,} records")
+    for reason, n in reasons:
+        out.print(f"  {n:>5,}  {reason}")
+    balanced = in_registry + in_quarantine == truth.rows
+    out.print(
+        f"source rows {truth.rows:,} = registry {in_registry:,} + quarantine {in_quarantine:,}: "
+        + ("[green]balanced[/]" if balanced else "[red]NOT balanced[/]")
+    )
+    out.print(
+        "next: `dossierhub runs`, `dossierhub quarantine list`, `dossierhub quarantine show ID`"
+    )
+    if not balanced:
+        raise typer.Exit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: DossierHub errors print as one clear line, exit status 1."""
+    try:
+        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except DossierHubError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

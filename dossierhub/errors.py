@@ -1,0 +1,75 @@
+"""One error hierarchy, grouped by what the caller should do.
+
+* retry: `RetriableSourceError` (the source may answer next time);
+* stop: `FatalSourceError`, `ConfigError`, `RegistryError`, `SyncLockedError`;
+* set aside: `RecordRejected` (the record goes to quarantine with its reasons).
+
+Every message names the thing that is wrong and the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class DossierHubError(Exception):
+    """Base of every error DossierHub raises on purpose."""
+
+
+class ConfigError(DossierHubError):
+    """A setting is missing or wrong; fix the configuration and run again."""
+
+
+class RegistryError(DossierHubError):
+    """The registry database cannot be used as configured."""
+
+
+class SyncLockedError(DossierHubError):
+    """Another sync of the same source (and partition) is running."""
+
+
+class SourceError(DossierHubError):
+    """The source system failed; `source` names it."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"source {source!r}: {message}")
+        self.source = source
+
+
+class RetriableSourceError(SourceError):
+    """A transient failure (timeout, 5xx, 429): the same call may succeed later."""
+
+    def __init__(self, source: str, message: str, response: Any = None) -> None:
+        super().__init__(source, message)
+        self.response = response
+
+
+class FatalSourceError(SourceError):
+    """The source cannot be read as configured (missing table, wrong credentials...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a record was rejected: the field at fault, a stable code, and the detail."""
+
+    field: str
+    code: str
+    message: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.field}:{self.code}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+class RecordRejected(DossierHubError):
+    """A source record cannot become a canonical dossier; it carries every reason."""
+
+    def __init__(self, reasons: list[Reason]) -> None:
+        if not reasons:
+            raise ValueError("a rejection needs at least one reason")
+        super().__init__("; ".join(f"{r.field}: {r.message}" for r in reasons))
+        self.reasons = reasons

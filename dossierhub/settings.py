@@ -1,0 +1,117 @@
+"""Settings from the environment (DOSSIERHUB_*) and the sources file.
+
+The sources file (YAML) names each source, its connector and the connector's settings.
+A value written `${VAR}` or `${VAR:-default}` is read from the environment when the file
+is loaded, so secrets stay out of the file. Connectors declare their secret settings as
+`SecretStr`, so they never show in a `repr` or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dossierhub.errors import ConfigError
+from dossierhub.privacy import DEMO_HASH_KEY, IdentifierHasher
+
+DEFAULT_REGISTRY_URL = "sqlite:///var/registry.db"
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOSSIERHUB_", extra="ignore")
+
+    registry_url: SecretStr = SecretStr(DEFAULT_REGISTRY_URL)
+    sources_file: Path | None = None
+    hash_key: SecretStr = SecretStr(DEMO_HASH_KEY)
+    mode: Literal["demo", "production"] = "production"
+
+    def hasher(self) -> IdentifierHasher:
+        """The personal-identifier hasher; the demo key is refused outside demo mode."""
+        key = self.hash_key.get_secret_value()
+        if self.mode != "demo":
+            if key == DEMO_HASH_KEY:
+                raise ConfigError(
+                    "DOSSIERHUB_HASH_KEY is not set: personal identifiers would be hashed with "
+                    "the public demo key. Set DOSSIERHUB_HASH_KEY to a secret of at least 32 "
+                    "characters, or DOSSIERHUB_MODE=demo for a demonstration"
+                )
+            if len(key) < 32:
+                raise ConfigError("DOSSIERHUB_HASH_KEY is too short: use at least 32 characters")
+        return IdentifierHasher(self.hash_key)
+
+
+class SourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connector: str
+    description: str | None = None
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    lookback_seconds: float = Field(default=300, ge=0)
+    schedule: str | None = "@hourly"
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class SourcesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sources: dict[str, SourceConfig]
+
+
+def default_sources_path() -> Path:
+    local = Path("sources.yaml")
+    if local.exists():
+        return local
+    return Path(str(resources.files("dossierhub") / "sources.example.yaml"))
+
+
+def load_sources(path: Path | None = None) -> dict[str, SourceConfig]:
+    """The configured sources, with `${VAR}` values expanded from the environment."""
+    path = path or default_sources_path()
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(
+            f"sources file {path} not found; set DOSSIERHUB_SOURCES_FILE to an existing file"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"sources file {path} is not valid YAML: {exc}") from None
+    try:
+        parsed = SourcesFile.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"sources file {path}: {problems}") from None
+    for name, config in parsed.sources.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]{1,63}", name):
+            raise ConfigError(
+                f"sources file {path}: source name {name!r} must be lower case letters, "
+                "digits and underscores (it becomes the DAG id and source_system)"
+            )
+        config.settings = {
+            key: _expand(value, f"{path}: source {name!r} setting {key!r}")
+            for key, value in config.settings.items()
+        }
+    return parsed.sources
+
+
+def _expand(value: Any, where: str) -> Any:
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name, default)
+        if found is None:
+            raise ConfigError(f"{where} needs the environment variable {name}; set it")
+        return found
+
+    return _VARIABLE.sub(substitute, value)

@@ -1,0 +1,56 @@
+"""From a source name to a ready connector: the sources file plus connector discovery.
+
+Connectors are discovered through the `dossierhub.connectors` entry-point group, so an
+agency can ship its connector as a package of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib.metadata import entry_points
+
+from connectors.base import Connector, ConnectorContext
+from dossierhub.errors import ConfigError
+from dossierhub.settings import Settings, SourceConfig, load_sources
+
+GROUP = "dossierhub.connectors"
+
+
+def connector_classes() -> dict[str, type[Connector]]:
+    return {ep.name: ep.load() for ep in entry_points(group=GROUP)}
+
+
+def connector_class(name: str) -> type[Connector]:
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none (is the project installed with pip?)"
+        raise ConfigError(f"no connector named {name!r} is installed; installed: {known}")
+    cls = found[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise ConfigError(f"entry point {name!r} in {GROUP} does not name a Connector class")
+    return cls
+
+
+def source_config(settings: Settings, name: str) -> SourceConfig:
+    sources = load_sources(settings.sources_file)
+    if name not in sources:
+        known = ", ".join(sorted(sources)) or "none"
+        raise ConfigError(
+            f"unknown source {name!r}; configured sources: {known} "
+            "(add it to the sources file named by DOSSIERHUB_SOURCES_FILE)"
+        )
+    return sources[name]
+
+
+def open_connector(settings: Settings, name: str, config: SourceConfig | None = None) -> Connector:
+    config = config or source_config(settings, name)
+    cls = connector_class(config.connector)
+    return cls(
+        ConnectorContext(
+            source=name,
+            settings=config.settings,
+            hasher=settings.hasher(),
+            batch_size=config.batch_size,
+            lookback=timedelta(seconds=config.lookback_seconds),
+        )
+    )

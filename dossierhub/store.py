@@ -1,0 +1,572 @@
+"""The registry store: set-based writes of one batch, cursors, runs, quarantine and locks.
+
+Every write of a batch happens inside one transaction the caller owns (`write_batch`):
+the batch is staged into a temporary table (COPY on PostgreSQL, executemany on SQLite), then
+a handful of statements classify, record status events, upsert and resolve quarantine — one
+statement per step whatever the batch size, no per-row round trips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.schema import CreateTable
+
+from connectors.base import Cursor, RawRecord, jsonable
+from dossierhub.errors import ConfigError, Reason, RegistryError, SyncLockedError
+from models.dossier import DossierRecord
+from models.tables import (
+    CANONICAL_COLUMNS,
+    canonical_columns,
+    dossier,
+    dossier_event,
+    quarantine,
+    source,
+    sync_lock,
+    sync_run,
+    sync_state,
+)
+
+if tuple(DossierRecord.model_fields) != CANONICAL_COLUMNS:  # pragma: no cover - a coding error
+    raise RuntimeError("models.tables canonical columns must follow DossierRecord's field order")
+
+_stage_metadata = MetaData()
+# Per-connection scratch table holding one batch; emptied at commit on PostgreSQL.
+dossier_stage = Table(
+    "dossier_stage",
+    _stage_metadata,
+    *canonical_columns(),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+SUPPORTED = ("sqlite", "postgresql")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def safe_registry_url(url: SecretStr | str) -> str:
+    text = url.get_secret_value() if isinstance(url, SecretStr) else url
+    try:
+        return make_url(text).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def open_registry(url: SecretStr | str) -> Engine:
+    """An engine on the registry; refuses unsupported or malformed URLs with the fix."""
+    text = url.get_secret_value() if isinstance(url, SecretStr) else url
+    try:
+        parsed = make_url(text)
+    except ArgumentError:
+        raise ConfigError(
+            "DOSSIERHUB_REGISTRY_URL is not a database URL; use sqlite:///var/registry.db "
+            "or postgresql+psycopg://user@host/db"
+        ) from None
+    if parsed.get_backend_name() not in SUPPORTED:
+        raise ConfigError(
+            f"registry {safe_registry_url(text)}: {parsed.get_backend_name()} is not supported "
+            "as the registry; use SQLite (sqlite:///path) or PostgreSQL (postgresql+psycopg://...)"
+        )
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"registry {safe_registry_url(text)}: driver not installed; use postgresql+psycopg://"
+        ) from None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the sync
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def ensure_ready(engine: Engine) -> None:
+    """Raise a RegistryError naming the fix when the registry is unreachable or not migrated."""
+    where = safe_registry_url(engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as conn:
+            missing = [
+                t for t in ("dossier", "sync_run", "quarantine") if not inspect(conn).has_table(t)
+            ]
+    except SQLAlchemyError as exc:
+        raise RegistryError(
+            f"cannot open the registry at {where}: {_first_line(exc)} "
+            "(check DOSSIERHUB_REGISTRY_URL and that the database is running)"
+        ) from None
+    if missing:
+        raise RegistryError(
+            f"the registry at {where} has no {missing[0]} table; run `dossierhub db upgrade` first"
+        )
+
+
+# -- batches ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BatchCounts:
+    read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    quarantined: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    raw: RawRecord
+    reasons: list[Reason]
+
+
+def quarantine_key(raw: RawRecord) -> str:
+    """The quarantine key of a record; a record without an id is keyed by its content."""
+    if raw.source_id:
+        return raw.source_id[:128]
+    body = json.dumps(jsonable(raw.payload), sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+
+
+def write_batch(
+    conn: Connection,
+    *,
+    source_system: str,
+    records: Sequence[DossierRecord],
+    rejections: Sequence[Rejection] = (),
+    cursor: Cursor | None = None,
+    partition: str = "",
+    run_id: int | None = None,
+    read: int | None = None,
+) -> BatchCounts:
+    """Apply one batch inside the caller's transaction and return what it changed.
+
+    A record is inserted when new, updated only when its `source_updated_at` is newer than
+    the stored version, and otherwise left alone; each new dossier and each status change of
+    a newer version appends a status event. Rejections are upserted into quarantine; loaded
+    records resolve their quarantine entries. The cursor and run counters move in the same
+    transaction, so a crash leaves either all of the batch or none of it.
+    """
+    stamp = now()
+    latest: dict[str, DossierRecord] = {}
+    for record in records:  # a source may repeat an id in one page; keep its newest version
+        kept = latest.get(record.source_id)
+        if kept is None or record.source_updated_at >= kept.source_updated_at:
+            latest[record.source_id] = record
+    inserted = updated = 0
+    if latest:
+        _stage(conn, latest.values())
+        inserted, updated = _apply_stage(
+            conn, source_system=source_system, run_id=run_id, stamp=stamp
+        )
+        # Records loaded in this batch leave quarantine.
+        conn.execute(
+            update(quarantine)
+            .where(
+                quarantine.c.source_system == source_system,
+                quarantine.c.resolved.is_(False),
+                quarantine.c.source_id.in_(select(dossier_stage.c.source_id)),
+            )
+            .values(resolved=True, resolved_at=stamp)
+        )
+    quarantined = _quarantine(conn, source_system, rejections, run_id, stamp)
+    counts = BatchCounts(
+        read=len(records) + len(rejections) if read is None else read,
+        inserted=inserted,
+        updated=updated,
+        unchanged=len(latest) - inserted - updated,
+        quarantined=quarantined,
+    )
+    if cursor is not None:
+        _save_cursor(conn, source_system, partition, cursor, run_id, stamp)
+    if run_id is not None:
+        conn.execute(
+            update(sync_run)
+            .where(sync_run.c.id == run_id)
+            .values(
+                rows_read=sync_run.c.rows_read + counts.read,
+                inserted=sync_run.c.inserted + counts.inserted,
+                updated=sync_run.c.updated + counts.updated,
+                unchanged=sync_run.c.unchanged + counts.unchanged,
+                quarantined=sync_run.c.quarantined + counts.quarantined,
+                batches=sync_run.c.batches + 1,
+                cursor_after=cursor if cursor is not None else sync_run.c.cursor_after,
+            )
+        )
+    return counts
+
+
+def _row(record: DossierRecord) -> tuple[Any, ...]:
+    return tuple(getattr(value, "value", value) for value in record.__dict__.values())
+
+
+def _stage(conn: Connection, records: Iterable[DossierRecord]) -> None:
+    # The temporary table lives as long as the connection; on PostgreSQL it empties itself
+    # at commit, on SQLite a leftover from a batch rolled back is cleared here.
+    conn.execute(CreateTable(dossier_stage, if_not_exists=True))
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        columns = ", ".join(CANONICAL_COLUMNS)
+        with driver.cursor() as cur, cur.copy(f"COPY dossier_stage ({columns}) FROM STDIN") as copy:
+            for record in records:
+                copy.write_row(_row(record))
+    else:
+        conn.execute(delete(dossier_stage))
+        conn.execute(
+            insert(dossier_stage),
+            [dict(zip(CANONICAL_COLUMNS, _row(r), strict=True)) for r in records],
+        )
+
+
+def _apply_stage(
+    conn: Connection, *, source_system: str, run_id: int | None, stamp: datetime
+) -> tuple[int, int]:
+    s, d = dossier_stage, dossier
+    joined = s.outerjoin(
+        d, and_(d.c.source_system == s.c.source_system, d.c.source_id == s.c.source_id)
+    )
+    is_new = d.c.id.is_(None)
+    is_newer = s.c.source_updated_at > d.c.source_updated_at
+    row = conn.execute(
+        select(
+            func.count().filter(is_new),
+            func.count().filter(d.c.id.is_not(None) & is_newer),
+        ).select_from(joined)
+    ).one()
+    inserted, updated = int(row[0]), int(row[1])
+    if inserted == 0 and updated == 0:
+        return 0, 0  # nothing new: skip the event and upsert statements entirely
+    conn.execute(
+        insert(dossier_event).from_select(
+            [
+                "source_system",
+                "source_id",
+                "status_from",
+                "status_to",
+                "status_raw",
+                "changed_at",
+                "run_id",
+            ],
+            select(
+                s.c.source_system,
+                s.c.source_id,
+                d.c.status,
+                s.c.status,
+                s.c.status_raw,
+                s.c.source_updated_at,
+                literal(run_id, dossier_event.c.run_id.type),
+            )
+            .select_from(joined)
+            .where(is_new | (is_newer & (s.c.status != d.c.status))),
+        )
+    )
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    columns = [*CANONICAL_COLUMNS, "first_seen_at", "last_changed_at"]
+    when = literal(stamp, dossier.c.first_seen_at.type)
+    upsert = dialect_insert(dossier).from_select(
+        columns, select(*(s.c[name] for name in CANONICAL_COLUMNS), when, when).where(true())
+    )
+    excluded = upsert.excluded
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["source_system", "source_id"],
+            set_={name: excluded[name] for name in columns if name != "first_seen_at"},
+            where=dossier.c.source_updated_at < excluded.source_updated_at,
+        )
+    )
+    return inserted, updated
+
+
+def _quarantine(
+    conn: Connection,
+    source_system: str,
+    rejections: Sequence[Rejection],
+    run_id: int | None,
+    stamp: datetime,
+) -> int:
+    if not rejections:
+        return 0
+    rows = {}
+    for rejection in rejections:
+        rows[quarantine_key(rejection.raw)] = {
+            "source_system": source_system,
+            "source_id": quarantine_key(rejection.raw),
+            "payload": jsonable(rejection.raw.payload),
+            "reasons": [reason.as_dict() for reason in rejection.reasons],
+            "reason": rejection.reasons[0].key[:255],
+            "first_seen_at": stamp,
+            "last_seen_at": stamp,
+            "seen_count": 1,
+            "resolved": False,
+            "run_id": run_id,
+        }
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(quarantine)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["source_system", "source_id"],
+            set_={
+                "payload": stmt.excluded.payload,
+                "reasons": stmt.excluded.reasons,
+                "reason": stmt.excluded.reason,
+                "last_seen_at": stmt.excluded.last_seen_at,
+                "seen_count": quarantine.c.seen_count + 1,
+                "resolved": False,
+                "resolved_at": None,
+                "run_id": stmt.excluded.run_id,
+            },
+        ),
+        list(rows.values()),
+    )
+    return len(rows)
+
+
+# -- cursors and runs ---------------------------------------------------------------------
+def _save_cursor(
+    conn: Connection,
+    source_system: str,
+    partition: str,
+    cursor: Cursor,
+    run_id: int | None,
+    stamp: datetime,
+) -> None:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(sync_state).values(
+        source_system=source_system,
+        partition=partition,
+        cursor=cursor,
+        updated_at=stamp,
+        run_id=run_id,
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["source_system", "partition"],
+            set_={"cursor": cursor, "updated_at": stamp, "run_id": run_id},
+        )
+    )
+
+
+def load_cursor(conn: Connection, *, source_system: str, partition: str = "") -> Cursor | None:
+    value = conn.execute(
+        select(sync_state.c.cursor).where(
+            sync_state.c.source_system == source_system, sync_state.c.partition == partition
+        )
+    ).scalar_one_or_none()
+    return dict(value) if value else None
+
+
+def register_source(
+    conn: Connection, *, name: str, connector: str, description: str | None
+) -> None:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(source).values(
+        name=name, connector=connector, description=description, registered_at=now()
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"connector": connector, "description": description},
+        )
+    )
+
+
+def start_run(
+    conn: Connection,
+    *,
+    source_system: str,
+    partition: str,
+    full_refresh: bool,
+    cursor_before: Cursor | None,
+    holder: str,
+) -> int:
+    # Holding the lock means any run still marked running died without finishing.
+    conn.execute(
+        update(sync_run)
+        .where(
+            sync_run.c.source_system == source_system,
+            sync_run.c.partition == partition,
+            sync_run.c.status == "running",
+        )
+        .values(status="abandoned", finished_at=now(), error="the sync process ended unfinished")
+    )
+    run_id = conn.execute(
+        insert(sync_run)
+        .values(
+            source_system=source_system,
+            partition=partition,
+            status="running",
+            full_refresh=full_refresh,
+            started_at=now(),
+            cursor_before=cursor_before,
+            cursor_after=cursor_before,
+            holder=holder,
+        )
+        .returning(sync_run.c.id)
+    ).scalar_one()
+    return int(run_id)
+
+
+def finish_run(conn: Connection, *, run_id: int, status: str, error: str | None = None) -> None:
+    started = conn.execute(
+        select(sync_run.c.started_at).where(sync_run.c.id == run_id)
+    ).scalar_one()
+    finished = now()
+    conn.execute(
+        update(sync_run)
+        .where(sync_run.c.id == run_id)
+        .values(
+            status=status,
+            finished_at=finished,
+            duration_s=(finished - started).total_seconds(),
+            error=error[:4000] if error else None,
+        )
+    )
+
+
+# -- one sync per source at a time --------------------------------------------------------
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def sync_lock_held(engine: Engine, *, source_system: str, partition: str = "") -> Iterator[str]:
+    """Hold the registry's lock on (source, partition) for the body, or raise SyncLockedError.
+
+    PostgreSQL: a session advisory lock, released by the server if the process dies.
+    SQLite (one machine): a lock row naming host and pid; a row left by a dead process of
+    this host is taken over.
+    """
+    holder = holder_id()
+    if engine.dialect.name == "postgresql":
+        key = int.from_bytes(
+            hashlib.sha256(f"dossierhub:{source_system}:{partition}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if not conn.execute(select(func.pg_try_advisory_lock(key))).scalar_one():
+                raise _locked(engine, source_system, partition)
+            try:
+                yield holder
+            finally:
+                conn.execute(select(func.pg_advisory_unlock(key)))
+        return
+    _take_row_lock(engine, source_system, partition, holder)
+    try:
+        yield holder
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                delete(sync_lock).where(
+                    sync_lock.c.source_system == source_system,
+                    sync_lock.c.partition == partition,
+                    sync_lock.c.holder == holder,
+                )
+            )
+
+
+def _take_row_lock(engine: Engine, source_system: str, partition: str, holder: str) -> None:
+    where = (sync_lock.c.source_system == source_system, sync_lock.c.partition == partition)
+    for _ in range(2):
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    insert(sync_lock).values(
+                        source_system=source_system,
+                        partition=partition,
+                        holder=holder,
+                        acquired_at=now(),
+                    )
+                )
+            return
+        except IntegrityError:
+            with engine.begin() as conn:
+                current = conn.execute(
+                    select(sync_lock.c.holder).where(*where)
+                ).scalar_one_or_none()
+                if current is not None and _alive(current):
+                    raise _locked(engine, source_system, partition) from None
+                conn.execute(delete(sync_lock).where(*where, sync_lock.c.holder == current))
+    raise _locked(engine, source_system, partition)
+
+
+def _alive(holder: str) -> bool:
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # cannot tell for another machine: assume it is running
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _locked(engine: Engine, source_system: str, partition: str) -> SyncLockedError:
+    with engine.connect() as conn:
+        running = conn.execute(
+            select(sync_run.c.id, sync_run.c.started_at, sync_run.c.holder)
+            .where(
+                sync_run.c.source_system == source_system,
+                sync_run.c.partition == partition,
+                sync_run.c.status == "running",
+            )
+            .order_by(sync_run.c.id.desc())
+            .limit(1)
+        ).first()
+    what = f"source {source_system!r}" + (f" partition {partition!r}" if partition else "")
+    detail = (
+        f" (run {running.id} started {running.started_at:%Y-%m-%d %H:%M:%S} UTC by {running.holder})"
+        if running
+        else ""
+    )
+    return SyncLockedError(
+        f"{what} is already being synced{detail}; wait for that sync to finish "
+        "(see `dossierhub runs`) and run again"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    message = str(getattr(exc, "orig", None) or exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__

@@ -1,0 +1,193 @@
+"""The sync engine: one function the CLI, the tests and the Airflow tasks all call.
+
+`sync_source` reads a connector batch by batch from the saved cursor, maps and validates each
+record, and writes each batch — upserts, status events, quarantine, the new cursor and the run
+counters — in one registry transaction. Hence the engine's promises:
+
+* nothing is lost and nothing is counted twice: a record lands in the registry or in
+  quarantine, and re-running (also after a crash) leaves the registry as one clean run would;
+* the saved cursor never stands past data that did not land;
+* one sync per source (and partition) at a time, enforced by a lock in the registry;
+* memory bounded by the batch size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from connectors.base import Connector, Cursor, RawRecord
+from dossierhub import store
+from dossierhub.errors import DossierHubError, Reason, RecordRejected
+from models.dossier import DossierRecord
+from models.tables import quarantine
+
+
+@dataclass
+class SyncResult:
+    run_id: int
+    source: str
+    partition: str = ""
+    status: str = "running"
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    cursor_before: Cursor | None = None
+    cursor_after: Cursor | None = None
+    duration_s: float = 0.0
+    error: str | None = None
+
+    def add(self, counts: store.BatchCounts) -> None:
+        self.rows_read += counts.read
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.quarantined += counts.quarantined
+        self.batches += 1
+
+
+ProgressCallback = Callable[[SyncResult], None]
+
+
+@dataclass
+class Mapped:
+    records: list[DossierRecord] = field(default_factory=list)
+    rejections: list[store.Rejection] = field(default_factory=list)
+
+
+def map_records(connector: Connector, raws: list[RawRecord]) -> Mapped:
+    """Map native records; a record that cannot be mapped is set aside with its reasons."""
+    mapped = Mapped()
+    for raw in raws:
+        try:
+            mapped.records.append(connector.to_canonical(raw))
+        except RecordRejected as rejected:
+            mapped.rejections.append(store.Rejection(raw, rejected.reasons))
+        except Exception as exc:  # a mapping bug must not stop the sync nor lose the record
+            reason = Reason("record", "mapping_error", f"{type(exc).__name__}: {exc}")
+            mapped.rejections.append(store.Rejection(raw, [reason]))
+    return mapped
+
+
+def sync_source(
+    engine: Engine,
+    connector: Connector,
+    *,
+    connector_name: str | None = None,
+    description: str | None = None,
+    full_refresh: bool = False,
+    partition: str = "",
+    progress: ProgressCallback | None = None,
+) -> SyncResult:
+    """Sync one source into the registry and return the run's counts.
+
+    `full_refresh` reads the whole source again, ignoring the saved cursor (the registry is
+    upserted, never emptied). Raises `SyncLockedError` when the same source and partition is
+    already syncing, and re-raises any source error after recording the run as failed.
+    """
+    source = connector.source
+    store.ensure_ready(engine)
+    with engine.begin() as conn:
+        store.register_source(
+            conn,
+            name=source,
+            connector=connector_name or type(connector).__name__,
+            description=description,
+        )
+    started = time.monotonic()
+    try:
+        with store.sync_lock_held(engine, source_system=source, partition=partition) as holder:
+            with engine.begin() as conn:
+                saved = store.load_cursor(conn, source_system=source, partition=partition)
+                cursor = None if full_refresh else saved
+                run_id = store.start_run(
+                    conn,
+                    source_system=source,
+                    partition=partition,
+                    full_refresh=full_refresh,
+                    cursor_before=saved,
+                    holder=holder,
+                )
+            result = SyncResult(run_id, source, partition, cursor_before=saved, cursor_after=saved)
+            try:
+                for batch in connector.read(cursor):
+                    mapped = map_records(connector, batch.records)
+                    with engine.begin() as conn:
+                        counts = store.write_batch(
+                            conn,
+                            source_system=source,
+                            records=mapped.records,
+                            rejections=mapped.rejections,
+                            cursor=batch.cursor,
+                            partition=partition,
+                            run_id=run_id,
+                            read=len(batch.records),
+                        )
+                    result.add(counts)
+                    if batch.cursor is not None:
+                        result.cursor_after = batch.cursor
+                    if progress is not None:
+                        progress(result)
+            except BaseException as exc:
+                result.status = "failed"
+                result.error = _describe(exc)
+                with engine.begin() as conn:
+                    store.finish_run(conn, run_id=run_id, status="failed", error=result.error)
+                raise
+            result.status = "succeeded"
+            with engine.begin() as conn:
+                store.finish_run(conn, run_id=run_id, status="succeeded")
+    finally:
+        connector.close()
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    loaded: int
+    still_rejected: int
+
+
+def retry_quarantine(
+    engine: Engine, connector: Connector, *, ids: list[int] | None = None
+) -> RetryResult:
+    """Map quarantined payloads again (after a mapping or code-list fix) and load those that pass.
+
+    Loaded records resolve their quarantine entries; the others get their new reasons. An
+    older payload never overwrites a newer version already in the registry.
+    """
+    source = connector.source
+    store.ensure_ready(engine)
+    with store.sync_lock_held(engine, source_system=source):
+        query = select(quarantine.c.source_id, quarantine.c.payload).where(
+            quarantine.c.source_system == source, quarantine.c.resolved.is_(False)
+        )
+        if ids:
+            query = query.where(quarantine.c.id.in_(ids))
+        with engine.connect() as conn:
+            rows = conn.execute(query.order_by(quarantine.c.id)).all()
+        raws = [RawRecord(row.source_id, dict(row.payload)) for row in rows]
+        mapped = map_records(connector, raws)
+        with engine.begin() as conn:
+            store.write_batch(
+                conn, source_system=source, records=mapped.records, rejections=mapped.rejections
+            )
+    connector.close()
+    return RetryResult(loaded=len(mapped.records), still_rejected=len(mapped.rejections))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, DossierHubError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    text: Any = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -1,0 +1,1 @@
+"""Canonical dossier model, registry tables and migrations."""

@@ -1,0 +1,244 @@
+"""The canonical dossier record: the contract every connector produces.
+
+A `DossierRecord` is one dossier (hồ sơ) as one source system knows it, in the shared vocabulary
+of the unified registry. Constructing one enforces the rules the registry relies on:
+
+* datetimes are timezone-aware and held in UTC; a naive source time is read as Asia/Ho_Chi_Minh;
+* a dossier is not resolved, returned or due before it was received;
+* codes are well formed (procedure, agency, locality, dossier codes);
+* text is NFC-normalised Vietnamese, and a blank string means "absent" (None);
+* `applicant_key` is a keyed hash (64 hex digits), so a clear identifier cannot slip through.
+
+A record that breaks a rule raises `pydantic.ValidationError`; connectors turn that into a
+`RecordRejected` carrying every reason, and the engine quarantines it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, ClassVar, Self
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# Decision 19/2025 replaced the province/district/commune table with a two-level one.
+TWO_LEVEL_FROM = date(2025, 7, 1)
+
+
+class Channel(StrEnum):
+    """How the dossier was submitted (the KenhThucHien codes 1, 2, 3)."""
+
+    IN_PERSON = "in_person"
+    ONLINE = "online"
+    POSTAL = "postal"
+
+    @classmethod
+    def from_code(cls, code: int) -> Channel:
+        return _CHANNEL_CODES[code]
+
+
+_CHANNEL_CODES = {1: Channel.IN_PERSON, 2: Channel.ONLINE, 3: Channel.POSTAL}
+
+
+class ServiceLevel(StrEnum):
+    """Decree 42/2022 levels of online public service."""
+
+    FULL_ONLINE = "full_online"  # toàn trình, legacy level 4
+    PARTIAL_ONLINE = "partial_online"  # một phần, legacy level 3
+    NOT_ONLINE = "not_online"  # legacy level 2
+
+
+class Status(IntEnum):
+    """The ten status codes shared by the national and provincial systems."""
+
+    REGISTERED = 1
+    ACCEPTED = 2
+    NOT_ACCEPTED = 3
+    IN_PROGRESS = 4
+    SUPPLEMENT_REQUESTED = 5
+    AWAITING_FINANCIAL_OBLIGATION = 6
+    WITHDRAWN = 7
+    STOPPED = 8
+    RESOLVED = 9
+    RESULT_RETURNED = 10
+
+
+class ApplicantType(StrEnum):
+    CITIZEN = "citizen"
+    ENTERPRISE = "enterprise"
+    STATE_BODY = "state_body"
+    OTHER_ORGANISATION = "other_organisation"
+
+    @classmethod
+    def from_code(cls, code: int) -> ApplicantType:
+        return _APPLICANT_CODES[code]
+
+
+_APPLICANT_CODES = {
+    1: ApplicantType.CITIZEN,
+    2: ApplicantType.ENTERPRISE,
+    3: ApplicantType.STATE_BODY,
+    4: ApplicantType.OTHER_ORGANISATION,
+}
+
+
+class AdminLevel(StrEnum):
+    PROVINCE = "province"
+    DISTRICT = "district"
+    COMMUNE = "commune"
+
+
+class LocalityVersion(StrEnum):
+    """Which administrative-unit code table a locality code belongs to."""
+
+    THREE_LEVEL = "three_level"  # province/district/commune, before 2025-07-01
+    TWO_LEVEL = "two_level"  # province/commune, Decision 19/2025, from 2025-07-01
+
+
+# National procedure code (mã TTHC), e.g. 2.000477; a province-localised form
+# such as 2.000477.000.00.00.H56 is reduced to it.
+_PROCEDURE = re.compile(r"^(\d\.\d{6})(\.[0-9A-Z.]+)?$")
+# Decision 20/2020/QĐ-TTg electronic agency id: dot-separated groups ending in a
+# letter+two-digit group naming the province, e.g. 000.00.06.H56.
+_AGENCY = re.compile(r"^[0-9A-Z]{2,3}(\.[0-9A-Z]{2,3}){2}\.[A-Z]\d{2}$")
+# Receipt codes differ between systems ({agency}-{yyMMdd}-{seq}, 03706/2026/07906, ...):
+# require only a printable code without spaces.
+_DOSSIER_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-/_]{2,63}$")
+# Administrative unit codes: province 2 digits, district 3, commune 5.
+_LOCALITY = re.compile(r"^(\d{2}|\d{3}|\d{5})$")
+
+# Free text may hold any printable character but never NUL (PostgreSQL refuses it).
+Code = Annotated[str, Field(max_length=64)]
+Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
+
+
+class DossierRecord(BaseModel):
+    """One dossier as one source system reports it, in canonical form."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+    DATETIME_FIELDS: ClassVar[tuple[str, ...]] = (
+        "submitted_at",
+        "received_at",
+        "due_at",
+        "finished_at",
+        "returned_at",
+        "source_updated_at",
+    )
+
+    source_system: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+    source_id: Annotated[str, Field(min_length=1, max_length=128)]
+    dossier_code: Code
+    national_dossier_code: Code | None = None
+    procedure_code: Code
+    procedure_name: Text | None = None
+    sector: Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")] | None = None
+    agency_code: Code
+    received_by: Code | None = None
+    locality_code: Annotated[str, Field(max_length=8)] | None = None
+    locality_version: LocalityVersion | None = None
+    admin_level: AdminLevel | None = None
+    channel: Channel
+    service_level: ServiceLevel | None = None
+    status: Status
+    status_raw: Annotated[str, Field(max_length=64, pattern=r"^[^\x00]*$")] | None = None
+    submitted_at: datetime | None = None
+    received_at: datetime
+    due_at: datetime | None = None
+    finished_at: datetime | None = None
+    returned_at: datetime | None = None
+    applicant_type: ApplicantType | None = None
+    applicant_key: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    has_fee: bool | None = None
+    paid_online: bool | None = None
+    docs_submitted: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    docs_digitised: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    result_digitised: bool | None = None
+    source_updated_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_text(cls, data: Any) -> Any:
+        # One pass over the input: trim, blank -> None, NFC for Vietnamese text
+        # (sources mix precomposed and decomposed diacritics).
+        if isinstance(data, dict):
+            cleaned = {}
+            for key, value in data.items():
+                if isinstance(value, str):
+                    value = value.strip()
+                    if not value:
+                        value = None
+                    elif not value.isascii():
+                        value = unicodedata.normalize("NFC", value)
+                cleaned[key] = value
+            return cleaned
+        return data
+
+    @field_validator(*DATETIME_FIELDS, mode="after")
+    @classmethod
+    def _to_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=LOCAL_TZ)
+        return value.astimezone(UTC)
+
+    @field_validator("procedure_code")
+    @classmethod
+    def _national_procedure(cls, value: str) -> str:
+        match = _PROCEDURE.match(value)
+        if match is None:
+            raise ValueError(f"procedure code {value!r} is not a national code like 2.000477")
+        return match.group(1)
+
+    @field_validator("agency_code", "received_by")
+    @classmethod
+    def _agency(cls, value: str | None) -> str | None:
+        if value is not None and not _AGENCY.match(value):
+            raise ValueError(f"agency code {value!r} is not an electronic id like 000.00.06.H56")
+        return value
+
+    @field_validator("dossier_code", "national_dossier_code")
+    @classmethod
+    def _dossier_code(cls, value: str | None) -> str | None:
+        if value is not None and not _DOSSIER_CODE.match(value):
+            raise ValueError(f"dossier code {value!r} is not a printable code without spaces")
+        return value
+
+    @field_validator("locality_code")
+    @classmethod
+    def _locality(cls, value: str | None) -> str | None:
+        if value is not None and not _LOCALITY.match(value):
+            raise ValueError(f"locality code {value!r} is not a 2, 3 or 5 digit unit code")
+        return value
+
+    @model_validator(mode="after")
+    def _lifecycle(self) -> Self:
+        received = self.received_at
+        problems = [
+            f"{name} {when.isoformat()} is before received_at {received.isoformat()}"
+            for name in ("due_at", "finished_at", "returned_at")
+            if (when := getattr(self, name)) is not None and when < received
+        ]
+        if self.docs_digitised is not None and self.docs_submitted is not None:
+            if self.docs_digitised > self.docs_submitted:
+                problems.append("docs_digitised exceeds docs_submitted")
+        if self.paid_online and self.has_fee is False:
+            problems.append("paid_online is set for a dossier without a fee")
+        if self.locality_code is not None:
+            two_level = received.astimezone(LOCAL_TZ).date() >= TWO_LEVEL_FROM
+            if self.locality_version is None:
+                version = LocalityVersion.TWO_LEVEL if two_level else LocalityVersion.THREE_LEVEL
+                object.__setattr__(self, "locality_version", version)
+            if (
+                self.locality_version is LocalityVersion.TWO_LEVEL
+                and self.admin_level is AdminLevel.DISTRICT
+            ):
+                problems.append("district level does not exist in the two-level unit table")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

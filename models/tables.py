@@ -1,0 +1,204 @@
+"""Registry tables (SQLAlchemy Core): how the unified registry stores dossiers.
+
+The schema runs on SQLite (the embedded default) and PostgreSQL. Migrations in
+`models/migrations` create exactly these tables; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored in UTC on every dialect.
+
+    SQLite has no time zone type, so values are stored as naive UTC there and made
+    aware again on the way out; PostgreSQL keeps `timestamptz`.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+# The canonical columns, in DossierRecord's field order; shared by the dossier table
+# and the per-batch staging table the engine loads before one set-based upsert.
+def canonical_columns() -> list[Column[Any]]:
+    return [
+        Column("source_system", String(64), nullable=False),
+        Column("source_id", String(128), nullable=False),
+        Column("dossier_code", String(64), nullable=False),
+        Column("national_dossier_code", String(64)),
+        Column("procedure_code", String(32), nullable=False),
+        Column("procedure_name", Text),
+        Column("sector", String(255)),
+        Column("agency_code", String(64), nullable=False),
+        Column("received_by", String(64)),
+        Column("locality_code", String(8)),
+        Column("locality_version", String(16)),
+        Column("admin_level", String(16)),
+        Column("channel", String(16), nullable=False),
+        Column("service_level", String(16)),
+        Column("status", SmallInteger, nullable=False),
+        Column("status_raw", String(64)),
+        Column("submitted_at", UtcDateTime),
+        Column("received_at", UtcDateTime, nullable=False),
+        Column("due_at", UtcDateTime),
+        Column("finished_at", UtcDateTime),
+        Column("returned_at", UtcDateTime),
+        Column("applicant_type", String(24)),
+        Column("applicant_key", String(64)),
+        Column("has_fee", Boolean),
+        Column("paid_online", Boolean),
+        Column("docs_submitted", Integer),
+        Column("docs_digitised", Integer),
+        Column("result_digitised", Boolean),
+        Column("source_updated_at", UtcDateTime, nullable=False),
+    ]
+
+
+CANONICAL_COLUMNS = tuple(column.name for column in canonical_columns())
+
+dossier = Table(
+    "dossier",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    *canonical_columns(),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("last_changed_at", UtcDateTime, nullable=False),
+    UniqueConstraint("source_system", "source_id"),
+    Index(None, "dossier_code"),
+    Index(None, "national_dossier_code"),
+    Index(None, "received_at"),
+)
+
+# Status history: one row per status a dossier was seen in, append-only.
+dossier_event = Table(
+    "dossier_event",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_system", String(64), nullable=False),
+    Column("source_id", String(128), nullable=False),
+    Column("status_from", SmallInteger),
+    Column("status_to", SmallInteger, nullable=False),
+    Column("status_raw", String(64)),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("run_id", BigInteger),
+    Index(None, "source_system", "source_id"),
+)
+
+source = Table(
+    "source",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("connector", String(128), nullable=False),
+    Column("description", Text),
+    Column("registered_at", UtcDateTime, nullable=False),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("source_system", String(64), primary_key=True),
+    Column("partition", String(64), primary_key=True, server_default=""),
+    Column("cursor", JSON),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("run_id", BigInteger),
+)
+
+sync_run = Table(
+    "sync_run",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_system", String(64), nullable=False),
+    Column("partition", String(64), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False),  # running, succeeded, failed, abandoned
+    Column("full_refresh", Boolean, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("duration_s", Float),
+    Column("rows_read", Integer, nullable=False, server_default="0"),
+    Column("inserted", Integer, nullable=False, server_default="0"),
+    Column("updated", Integer, nullable=False, server_default="0"),
+    Column("unchanged", Integer, nullable=False, server_default="0"),
+    Column("quarantined", Integer, nullable=False, server_default="0"),
+    Column("batches", Integer, nullable=False, server_default="0"),
+    Column("cursor_before", JSON),
+    Column("cursor_after", JSON),
+    Column("holder", String(255)),
+    Column("error", Text),
+    Index(None, "source_system", "started_at"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_system", String(64), nullable=False),
+    Column("source_id", String(128), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("reason", String(255), nullable=False),  # the first reason's key, for grouping
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("seen_count", Integer, nullable=False, server_default="1"),
+    Column("resolved", Boolean, nullable=False, server_default=false()),
+    Column("resolved_at", UtcDateTime),
+    Column("run_id", BigInteger),
+    UniqueConstraint("source_system", "source_id"),
+    Index(None, "source_system", "resolved"),
+)
+
+# Mutual exclusion of syncs on SQLite (PostgreSQL uses advisory locks instead).
+sync_lock = Table(
+    "sync_lock",
+    metadata,
+    Column("source_system", String(64), primary_key=True),
+    Column("partition", String(64), primary_key=True, server_default=""),
+    Column("holder", String(255), nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=False),
+)
