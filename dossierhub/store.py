@@ -570,3 +570,34 @@ def _locked(engine: Engine, source_system: str, partition: str) -> SyncLockedErr
 def _first_line(exc: BaseException) -> str:
     message = str(getattr(exc, "orig", None) or exc).strip()
     return message.splitlines()[0] if message else type(exc).__name__
+
+
+def digest(conn: Connection, *, source_system: str | None = None) -> str:
+    """A SHA-256 over every dossier's canonical columns and its status history.
+
+    Registry bookkeeping (ids, run ids, load times) is left out, so two registries that hold
+    the same data give the same digest whatever their history or dialect.
+    """
+    h = hashlib.sha256()
+    rows = select(*(dossier.c[name] for name in CANONICAL_COLUMNS)).order_by(
+        dossier.c.source_system, dossier.c.source_id
+    )
+    e = dossier_event.c
+    events = select(e.source_system, e.source_id, e.status_from, e.status_to, e.status_raw, e.changed_at)
+    events = events.order_by(e.source_system, e.source_id, e.changed_at, e.status_to)
+    if source_system is not None:
+        rows = rows.where(dossier.c.source_system == source_system)
+        events = events.where(e.source_system == source_system)
+    for query in (rows, events):
+        for row in conn.execute(query):
+            h.update(repr(tuple(_normal(v) for v in row)).encode())
+        h.update(b"|")
+    return h.hexdigest()
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value

@@ -1,0 +1,3 @@
+from dossierhub.cli import main
+
+main()

@@ -1,0 +1,106 @@
+"""Shared fixtures: real SQLite, PostgreSQL and MariaDB databases, fresh for each test.
+
+A test that needs a server skips with the reason when the server is unreachable on a
+developer machine; with CI=true a missing server fails the test instead, so CI cannot pass
+by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from dossierhub import store
+from dossierhub.privacy import IdentifierHasher
+from models import migrate
+
+PG_SERVER = os.environ.get("DOSSIERHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+MARIADB_SERVER = os.environ.get("DOSSIERHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+TEST_KEY = SecretStr("test-key-" + "x" * 32)
+
+
+def unavailable(what: str, exc: Exception) -> None:
+    message = f"{what} is not reachable ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+    if IN_CI:
+        pytest.fail(f"{message}; CI must run this test, start the server (see .ci/run)")
+    pytest.skip(message)
+
+
+def _server(url: str, what: str) -> Engine:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        unavailable(what, exc)
+    return engine
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    server = _server(PG_SERVER, "PostgreSQL")
+    name = f"dh_test_{secrets.token_hex(4)}"
+    with server.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh, empty MariaDB database, dropped afterwards."""
+    server = _server(MARIADB_SERVER, "MariaDB")
+    name = f"dh_test_{secrets.token_hex(4)}"
+    with server.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    url = server.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        server.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    return f"sqlite:///{tmp_path / 'source.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    """A migrated registry on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'registry.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    engine = store.open_registry(url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def source_url(request: pytest.FixtureRequest) -> str:
+    """A fresh source database of each kind the Tax system runs on."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def hasher() -> IdentifierHasher:
+    return IdentifierHasher(TEST_KEY)
