@@ -129,7 +129,7 @@ class Connector(ABC):
     @abstractmethod
     def count(self, period: Period) -> int: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; the engine calls it when a sync ends."""
 
     def build(self, fields: dict[str, Any], problems: list[Reason]) -> DossierRecord:

@@ -173,11 +173,10 @@ def sync(
     if all_sources == (source is not None):
         raise typer.BadParameter("name one SOURCE, or pass --all")
     engine = _registry(settings)
-    configs = (
-        load_sources(settings.sources_file)
-        if all_sources
-        else {source: source_config(settings, source)}
-    )  # type: ignore[dict-item]
+    if source is None:
+        configs = load_sources(settings.sources_file)
+    else:
+        configs = {source: source_config(settings, source)}
     results = [
         _run_sync(settings, engine, name, config, full_refresh) for name, config in configs.items()
     ]
@@ -379,22 +378,10 @@ def demo(
         raise typer.Exit(1)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: DossierHub errors print as one clear line, exit status 1."""
+def main() -> None:
+    """Console entry point: a DossierHub error prints as one clear line and exits with 1."""
     try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        app()
     except DossierHubError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

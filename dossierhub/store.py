@@ -583,7 +583,9 @@ def digest(conn: Connection, *, source_system: str | None = None) -> str:
         dossier.c.source_system, dossier.c.source_id
     )
     e = dossier_event.c
-    events = select(e.source_system, e.source_id, e.status_from, e.status_to, e.status_raw, e.changed_at)
+    events = select(
+        e.source_system, e.source_id, e.status_from, e.status_to, e.status_raw, e.changed_at
+    )
     events = events.order_by(e.source_system, e.source_id, e.changed_at, e.status_to)
     if source_system is not None:
         rows = rows.where(dossier.c.source_system == source_system)

@@ -111,6 +111,8 @@ _DOSSIER_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-/_]{2,63}$")
 # Administrative unit codes: province 2 digits, district 3, commune 5.
 _LOCALITY = re.compile(r"^(\d{2}|\d{3}|\d{5})$")
 
+_SPACE = frozenset(" \t\r\n\v\f\u00a0")
+
 # Free text may hold any printable character but never NUL (PostgreSQL refuses it).
 Code = Annotated[str, Field(max_length=64)]
 Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
@@ -163,29 +165,25 @@ class DossierRecord(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _clean_text(cls, data: Any) -> Any:
-        # One pass over the input: trim, blank -> None, NFC for Vietnamese text
-        # (sources mix precomposed and decomposed diacritics).
-        if isinstance(data, dict):
-            cleaned = {}
-            for key, value in data.items():
-                if isinstance(value, str):
-                    value = value.strip()
-                    if not value:
-                        value = None
-                    elif not value.isascii():
-                        value = unicodedata.normalize("NFC", value)
-                cleaned[key] = value
-            return cleaned
-        return data
-
-    @field_validator(*DATETIME_FIELDS, mode="after")
-    @classmethod
-    def _to_utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=LOCAL_TZ)
-        return value.astimezone(UTC)
+        # Trim, blank -> None, NFC for Vietnamese text (sources mix precomposed and
+        # decomposed diacritics). Most values are already clean: touch only the others.
+        if not isinstance(data, dict):
+            return data
+        changed = None
+        for key, value in data.items():
+            if value.__class__ is str and (
+                not value or value[0] in _SPACE or value[-1] in _SPACE or not value.isascii()
+            ):
+                cleaned: str | None = value.strip()
+                if not cleaned:
+                    cleaned = None
+                elif not cleaned.isascii():
+                    cleaned = unicodedata.normalize("NFC", cleaned)
+                if cleaned != value:
+                    if changed is None:
+                        changed = dict(data)
+                    changed[key] = cleaned
+        return data if changed is None else changed
 
     @field_validator("procedure_code")
     @classmethod
@@ -218,15 +216,22 @@ class DossierRecord(BaseModel):
 
     @model_validator(mode="after")
     def _lifecycle(self) -> Self:
+        # Naive source times are local (Asia/Ho_Chi_Minh); every time is held in UTC.
+        for name in self.DATETIME_FIELDS:
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is not UTC:
+                if value.tzinfo is None:
+                    value = value.replace(tzinfo=LOCAL_TZ)
+                object.__setattr__(self, name, value.astimezone(UTC))
         received = self.received_at
         problems = [
             f"{name} {when.isoformat()} is before received_at {received.isoformat()}"
             for name in ("due_at", "finished_at", "returned_at")
             if (when := getattr(self, name)) is not None and when < received
         ]
-        if self.docs_digitised is not None and self.docs_submitted is not None:
-            if self.docs_digitised > self.docs_submitted:
-                problems.append("docs_digitised exceeds docs_submitted")
+        digitised, submitted = self.docs_digitised, self.docs_submitted
+        if digitised is not None and submitted is not None and digitised > submitted:
+            problems.append("docs_digitised exceeds docs_submitted")
         if self.paid_online and self.has_fee is False:
             problems.append("paid_online is set for a dossier without a fee")
         if self.locality_code is not None:

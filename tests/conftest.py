@@ -20,8 +20,12 @@ from dossierhub import store
 from dossierhub.privacy import IdentifierHasher
 from models import migrate
 
-PG_SERVER = os.environ.get("DOSSIERHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-MARIADB_SERVER = os.environ.get("DOSSIERHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+PG_SERVER = os.environ.get(
+    "DOSSIERHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+MARIADB_SERVER = os.environ.get(
+    "DOSSIERHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 TEST_KEY = SecretStr("test-key-" + "x" * 32)

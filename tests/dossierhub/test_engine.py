@@ -54,7 +54,9 @@ class ListConnector(Connector):
             self.gate.wait(10)
         ordered = sorted(self.rows, key=lambda r: (r["updated"], int(r["id"])))
         if cursor is not None:
-            ordered = [r for r in ordered if (r["updated"], int(r["id"])) > (cursor["u"], cursor["k"])]
+            ordered = [
+                r for r in ordered if (r["updated"], int(r["id"])) > (cursor["u"], cursor["k"])
+            ]
         size = self.context.batch_size
         for start in range(0, len(ordered), size):
             page = ordered[start : start + size]
@@ -110,7 +112,13 @@ def test_new_records_land_with_one_event_each_and_counts_add_up(registry: Engine
     with registry.connect() as conn:
         run = conn.execute(select(sync_run).where(sync_run.c.id == result.run_id)).one()
         reason = conn.execute(select(quarantine.c.reason)).scalar_one()
-    assert (run.status, run.rows_read, run.inserted, run.quarantined, run.batches) == ("succeeded", 26, 25, 1, 3)
+    assert (run.status, run.rows_read, run.inserted, run.quarantined, run.batches) == (
+        "succeeded",
+        26,
+        25,
+        1,
+        3,
+    )
     assert reason == "channel:unknown_code"
 
 
@@ -131,7 +139,9 @@ def test_newer_version_updates_and_records_status_change(registry: Engine) -> No
     assert (result.inserted, result.updated) == (0, 1)
     with registry.connect() as conn:
         history = conn.execute(
-            select(dossier_event.c.status_from, dossier_event.c.status_to).order_by(dossier_event.c.id)
+            select(dossier_event.c.status_from, dossier_event.c.status_to).order_by(
+                dossier_event.c.id
+            )
         ).all()
     assert [tuple(h) for h in history] == [(None, 4), (4, 9)]
 
@@ -171,7 +181,10 @@ def test_crash_between_batches_then_rerun_equals_clean_run(registry: Engine, tmp
         sync_source(registry, crashing)
     assert count(registry, dossier) == 40  # four committed batches of ten
     with registry.connect() as conn:
-        assert conn.execute(select(sync_state.c.cursor)).scalar_one() == {"u": rows[39]["updated"], "k": 39}
+        assert conn.execute(select(sync_state.c.cursor)).scalar_one() == {
+            "u": rows[39]["updated"],
+            "k": 39,
+        }
         failed = conn.execute(select(sync_run.c.status, sync_run.c.error)).one()
     assert failed.status == "failed" and "injected crash" in failed.error
     sync_source(registry, connector(rows))
@@ -188,7 +201,9 @@ def test_second_concurrent_sync_of_same_source_is_refused(registry: Engine) -> N
     worker.start()
     try:
         assert first.entered.wait(10)
-        with pytest.raises(SyncLockedError, match=r"source 'memory' is already being synced \(run \d+"):
+        with pytest.raises(
+            SyncLockedError, match=r"source 'memory' is already being synced \(run \d+"
+        ):
             sync_source(registry, connector([native(2)]))
     finally:
         first.gate.set()

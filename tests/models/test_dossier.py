@@ -76,7 +76,9 @@ def test_localised_procedure_code_maps_to_the_national_one() -> None:
         ({"due_at": datetime(2026, 1, 1)}, "due_at 2025-12-31T17:00:00+00:00 is before"),
     ],
 )
-def test_malformed_values_are_rejected_with_the_field_named(override: dict[str, Any], expected: str) -> None:
+def test_malformed_values_are_rejected_with_the_field_named(
+    override: dict[str, Any], expected: str
+) -> None:
     assert any(expected in message for message in errors(**override)), errors(**override)
 
 
@@ -86,8 +88,12 @@ def test_every_broken_rule_is_reported_at_once() -> None:
 
 
 def test_locality_version_follows_the_receipt_date() -> None:
-    before = DossierRecord.model_validate(fields(locality_code="123", received_at=datetime(2025, 6, 30, 23, 59)))
-    after = DossierRecord.model_validate(fields(locality_code="12345", received_at=datetime(2025, 7, 1, 0, 0)))
+    before = DossierRecord.model_validate(
+        fields(locality_code="123", received_at=datetime(2025, 6, 30, 23, 59))
+    )
+    after = DossierRecord.model_validate(
+        fields(locality_code="12345", received_at=datetime(2025, 7, 1, 0, 0))
+    )
     assert before.locality_version is LocalityVersion.THREE_LEVEL
     assert after.locality_version is LocalityVersion.TWO_LEVEL
 
@@ -95,7 +101,9 @@ def test_locality_version_follows_the_receipt_date() -> None:
 def test_district_level_does_not_exist_after_the_2025_reform() -> None:
     assert any(
         "district level does not exist" in m
-        for m in errors(locality_code="123", admin_level="district", received_at=datetime(2025, 8, 1))
+        for m in errors(
+            locality_code="123", admin_level="district", received_at=datetime(2025, 8, 1)
+        )
     )
 
 

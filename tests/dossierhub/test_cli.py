@@ -1,0 +1,193 @@
+"""The command line as a user meets it: real processes, real databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COMMANDS = [
+    [],
+    ["db"],
+    ["db", "upgrade"],
+    ["sync"],
+    ["sources"],
+    ["runs"],
+    ["quarantine"],
+    ["quarantine", "list"],
+    ["quarantine", "show"],
+    ["quarantine", "retry"],
+    ["simulate"],
+    ["simulate", "tax"],
+    ["demo"],
+]
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERHUB_")}
+    full_env.update(env, COLUMNS="200", NO_COLOR="1")
+    return subprocess.run(
+        [sys.executable, "-m", "dossierhub", *args],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n  tax:\n    connector: tax\n    batch_size: 500\n"
+        "    settings:\n      url: ${TAX_URL}\n",
+        encoding="utf-8",
+    )
+    return {
+        "DOSSIERHUB_REGISTRY_URL": f"sqlite:///{tmp_path / 'registry.db'}",
+        "DOSSIERHUB_SOURCES_FILE": str(sources),
+        "DOSSIERHUB_HASH_KEY": "cli-test-key-" + "z" * 32,
+        "TAX_URL": f"sqlite:///{tmp_path / 'tax.db'}",
+    }
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
+    result = run([*command, "--help"], {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 4
+
+
+def test_simulate_sync_runs_and_quarantine_end_to_end(env: dict[str, str], tmp_path: Path) -> None:
+    simulated = run(
+        [
+            "simulate",
+            "tax",
+            "--url",
+            env["TAX_URL"],
+            "--rows",
+            "1200",
+            "--seed",
+            "3",
+            "--malformed-share",
+            "0.05",
+        ],
+        env,
+        tmp_path,
+    )
+    assert simulated.returncode == 0, simulated.stderr
+    truth = json.loads(simulated.stdout.strip().splitlines()[-1])
+    assert truth["rows"] == 1200 and truth["malformed"] == 60
+
+    assert run(["db", "upgrade"], env, tmp_path).returncode == 0
+    synced = run(["sync", "tax", "--format", "json"], env, tmp_path)
+    assert synced.returncode == 0, synced.stderr
+    [summary] = json.loads(synced.stdout)
+    assert (summary["read"], summary["inserted"], summary["quarantined"]) == (1200, 1140, 60)
+
+    again = json.loads(run(["sync", "tax", "--format", "json"], env, tmp_path).stdout)[0]
+    assert (again["inserted"], again["updated"]) == (0, 0)
+
+    runs = json.loads(run(["runs", "--format", "json"], env, tmp_path).stdout)
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    assert runs[1]["cursor_after"] == runs[0]["cursor_before"]
+
+    listed = json.loads(
+        run(["quarantine", "list", "--format", "json", "--limit", "100"], env, tmp_path).stdout
+    )
+    assert len(listed) == 60
+    shown = json.loads(
+        run(["quarantine", "show", str(listed[0]["id"]), "--format", "json"], env, tmp_path).stdout
+    )
+    assert shown["reasons"] and shown["payload"]["ID"] is not None
+
+
+def test_unknown_source_names_the_configured_ones(env: dict[str, str], tmp_path: Path) -> None:
+    run(["db", "upgrade"], env, tmp_path)
+    result = run(["sync", "nope"], env, tmp_path)
+    assert result.returncode == 1
+    assert "unknown source 'nope'; configured sources: tax" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_registry_not_migrated_says_to_run_db_upgrade(env: dict[str, str], tmp_path: Path) -> None:
+    result = run(["sync", "tax"], env, tmp_path)
+    assert result.returncode == 1
+    assert "run `dossierhub db upgrade` first" in result.stderr
+
+
+def test_unreachable_registry_is_named_without_its_password(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env["DOSSIERHUB_REGISTRY_URL"] = "postgresql+psycopg://hub:s3cretpw@127.0.0.1:1/registry"
+    result = run(["runs"], env, tmp_path)
+    assert result.returncode == 1
+    assert (
+        "cannot open the registry at postgresql+psycopg://hub:***@127.0.0.1:1/registry"
+        in result.stderr
+    )
+    assert "DOSSIERHUB_REGISTRY_URL" in result.stderr
+    assert "s3cretpw" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "DOSSIERHUB_REGISTRY_URL is not a database URL"),
+        ("mysql+pymysql://root@127.0.0.1/test", "mysql is not supported as the registry"),
+    ],
+)
+def test_wrong_registry_url_says_what_is_supported(
+    env: dict[str, str], tmp_path: Path, url: str, message: str
+) -> None:
+    env["DOSSIERHUB_REGISTRY_URL"] = url
+    result = run(["db", "upgrade"], env, tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+def test_unreachable_source_database_is_a_clear_error(env: dict[str, str], tmp_path: Path) -> None:
+    env["TAX_URL"] = "postgresql+psycopg://reader:t0psecret@127.0.0.1:1/thue"
+    run(["db", "upgrade"], env, tmp_path)
+    result = run(["sync", "tax"], env, tmp_path)
+    assert result.returncode == 1
+    assert (
+        "source 'tax': cannot reach the database at postgresql+psycopg://reader:***@127.0.0.1:1/thue"
+        in result.stderr
+    )
+    assert "'url' setting" in result.stderr
+    assert "t0psecret" not in result.stderr
+    runs = json.loads(run(["runs", "--format", "json"], env, tmp_path).stdout)
+    assert runs[0]["status"] == "failed" and "cannot reach" in runs[0]["error"]
+
+
+def test_production_mode_refuses_the_demo_hash_key(env: dict[str, str], tmp_path: Path) -> None:
+    del env["DOSSIERHUB_HASH_KEY"]
+    run(["db", "upgrade"], env, tmp_path)
+    result = run(["sync", "tax"], env, tmp_path)
+    assert result.returncode == 1
+    assert "DOSSIERHUB_HASH_KEY is not set" in result.stderr
+
+
+def test_missing_environment_variable_in_sources_file_is_named(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    del env["TAX_URL"]
+    run(["db", "upgrade"], env, tmp_path)
+    result = run(["sync", "tax"], env, tmp_path)
+    assert result.returncode == 1
+    assert "source 'tax' setting 'url' needs the environment variable TAX_URL" in result.stderr
+
+
+def test_demo_builds_syncs_and_balances(tmp_path: Path) -> None:
+    result = run(["demo", "--rows", "800"], {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "source rows 800 = registry" in result.stdout and "balanced" in result.stdout
+    assert (tmp_path / "var" / "registry.db").exists()
+    again = run(["demo", "--rows", "800"], {}, tmp_path)
+    assert again.returncode == 0 and "inserted 0" in again.stdout
