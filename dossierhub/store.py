@@ -1,9 +1,10 @@
 """The registry store: set-based writes of one batch, cursors, runs, quarantine and locks.
 
-Every write of a batch happens inside one transaction the caller owns (`write_batch`):
-the batch is staged into a temporary table (COPY on PostgreSQL, executemany on SQLite), then
-a handful of statements classify, record status events, upsert and resolve quarantine — one
-statement per step whatever the batch size, no per-row round trips.
+Every write of a batch happens inside one transaction the caller owns (`write_batch`), as a
+few set-based statements whatever the batch size: one read of the stored versions of the
+batch's ids; new dossiers and status events by COPY on PostgreSQL (executemany on SQLite);
+newer versions by one version-guarded INSERT ... ON CONFLICT DO UPDATE; quarantine upserts;
+the cursor and the run counters. No per-row round trips.
 """
 
 from __future__ import annotations
@@ -21,33 +22,36 @@ from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Connection,
     Engine,
-    MetaData,
+    Integer,
+    SmallInteger,
+    String,
     Table,
-    and_,
+    Text,
+    any_,
+    bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
     inspect,
-    literal,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.schema import CreateTable
 
 from connectors.base import Cursor, RawRecord, jsonable
 from dossierhub.errors import ConfigError, Reason, RegistryError, SyncLockedError
 from models.dossier import DossierRecord
 from models.tables import (
     CANONICAL_COLUMNS,
-    canonical_columns,
+    UtcDateTime,
     dossier,
     dossier_event,
     quarantine,
@@ -59,16 +63,6 @@ from models.tables import (
 
 if tuple(DossierRecord.model_fields) != CANONICAL_COLUMNS:  # pragma: no cover - a coding error
     raise RuntimeError("models.tables canonical columns must follow DossierRecord's field order")
-
-_stage_metadata = MetaData()
-# Per-connection scratch table holding one batch; emptied at commit on PostgreSQL.
-dossier_stage = Table(
-    "dossier_stage",
-    _stage_metadata,
-    *canonical_columns(),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
-)
 
 SUPPORTED = ("sqlite", "postgresql")
 
@@ -185,6 +179,9 @@ def write_batch(
     a newer version appends a status event. Rejections are upserted into quarantine; loaded
     records resolve their quarantine entries. The cursor and run counters move in the same
     transaction, so a crash leaves either all of the batch or none of it.
+
+    The caller holds the source's sync lock, so no other writer touches these rows between
+    reading their stored versions and writing; the version guard on the update holds anyway.
     """
     stamp = now()
     latest: dict[str, DossierRecord] = {}
@@ -192,28 +189,30 @@ def write_batch(
         kept = latest.get(record.source_id)
         if kept is None or record.source_updated_at >= kept.source_updated_at:
             latest[record.source_id] = record
-    inserted = updated = 0
+    stored = _stored_versions(conn, source_system, list(latest))
+    new: list[DossierRecord] = []
+    newer: list[DossierRecord] = []
+    events: list[tuple[Any, ...]] = []
+    for source_id, record in latest.items():
+        known = stored.get(source_id)
+        if known is None:
+            new.append(record)
+            events.append(_event(record, None, run_id))
+        elif record.source_updated_at > known[1]:
+            newer.append(record)
+            if record.status != known[0]:
+                events.append(_event(record, known[0], run_id))
+    _insert_new(conn, new, stamp)
+    _update_newer(conn, newer, stamp)
+    _append_events(conn, events)
     if latest:
-        _stage(conn, latest.values())
-        inserted, updated = _apply_stage(
-            conn, source_system=source_system, run_id=run_id, stamp=stamp
-        )
-        # Records loaded in this batch leave quarantine.
-        conn.execute(
-            update(quarantine)
-            .where(
-                quarantine.c.source_system == source_system,
-                quarantine.c.resolved.is_(False),
-                quarantine.c.source_id.in_(select(dossier_stage.c.source_id)),
-            )
-            .values(resolved=True, resolved_at=stamp)
-        )
+        _resolve_quarantine(conn, source_system, list(latest), stamp)
     quarantined = _quarantine(conn, source_system, rejections, run_id, stamp)
     counts = BatchCounts(
         read=len(records) + len(rejections) if read is None else read,
-        inserted=inserted,
-        updated=updated,
-        unchanged=len(latest) - inserted - updated,
+        inserted=len(new),
+        updated=len(newer),
+        unchanged=len(latest) - len(new) - len(newer),
         quarantined=quarantined,
     )
     if cursor is not None:
@@ -235,86 +234,142 @@ def write_batch(
     return counts
 
 
-def _row(record: DossierRecord) -> tuple[Any, ...]:
-    return tuple(getattr(value, "value", value) for value in record.__dict__.values())
+def _stored_versions(
+    conn: Connection, source_system: str, source_ids: list[str]
+) -> dict[str, tuple[int, datetime]]:
+    found: dict[str, tuple[int, datetime]] = {}
+    d = dossier.c
+    for chunk in _id_chunks(conn, source_ids):
+        query = select(d.source_id, d.status, d.source_updated_at).where(
+            d.source_system == source_system, _among(conn, d.source_id, chunk)
+        )
+        found.update((row[0], (row[1], row[2])) for row in conn.execute(query))
+    return found
 
 
-def _stage(conn: Connection, records: Iterable[DossierRecord]) -> None:
-    # The temporary table lives as long as the connection; on PostgreSQL it empties itself
-    # at commit, on SQLite a leftover from a batch rolled back is cleared here.
-    conn.execute(CreateTable(dossier_stage, if_not_exists=True))
+def _id_chunks(conn: Connection, ids: list[str]) -> Iterator[list[str]]:
+    # PostgreSQL takes the whole list as one array parameter; SQLite limits bound parameters.
+    size = len(ids) or 1 if conn.dialect.name == "postgresql" else 10_000
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _among(conn: Connection, column: Any, ids: list[str]) -> Any:
+    """`column IN ids`: one array parameter on PostgreSQL (= ANY), expanded elsewhere."""
     if conn.dialect.name == "postgresql":
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        columns = ", ".join(CANONICAL_COLUMNS)
-        with driver.cursor() as cur, cur.copy(f"COPY dossier_stage ({columns}) FROM STDIN") as copy:
-            for record in records:
-                copy.write_row(_row(record))
+        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(String)))
+    return column.in_(ids)
+
+
+def _values(record: DossierRecord) -> list[Any]:
+    return [getattr(value, "value", value) for value in record.__dict__.values()]
+
+
+def _event(record: DossierRecord, status_from: int | None, run_id: int | None) -> tuple[Any, ...]:
+    return (
+        record.source_system,
+        record.source_id,
+        status_from,
+        int(record.status),
+        record.status_raw,
+        record.source_updated_at,
+        run_id,
+    )
+
+
+_EVENT_COLUMNS = (
+    "source_system",
+    "source_id",
+    "status_from",
+    "status_to",
+    "status_raw",
+    "changed_at",
+    "run_id",
+)
+_DOSSIER_COLUMNS = (*CANONICAL_COLUMNS, "first_seen_at", "last_changed_at")
+
+
+def _insert_new(conn: Connection, records: list[DossierRecord], stamp: datetime) -> None:
+    if not records:
+        return
+    rows = [[*_values(record), stamp, stamp] for record in records]
+    if conn.dialect.name == "postgresql":
+        _copy(conn, dossier, _DOSSIER_COLUMNS, rows)
     else:
-        conn.execute(delete(dossier_stage))
         conn.execute(
-            insert(dossier_stage),
-            [dict(zip(CANONICAL_COLUMNS, _row(r), strict=True)) for r in records],
+            insert(dossier), [dict(zip(_DOSSIER_COLUMNS, row, strict=True)) for row in rows]
         )
 
 
-def _apply_stage(
-    conn: Connection, *, source_system: str, run_id: int | None, stamp: datetime
-) -> tuple[int, int]:
-    s, d = dossier_stage, dossier
-    joined = s.outerjoin(
-        d, and_(d.c.source_system == s.c.source_system, d.c.source_id == s.c.source_id)
-    )
-    is_new = d.c.id.is_(None)
-    is_newer = s.c.source_updated_at > d.c.source_updated_at
-    row = conn.execute(
-        select(
-            func.count().filter(is_new),
-            func.count().filter(d.c.id.is_not(None) & is_newer),
-        ).select_from(joined)
-    ).one()
-    inserted, updated = int(row[0]), int(row[1])
-    if inserted == 0 and updated == 0:
-        return 0, 0  # nothing new: skip the event and upsert statements entirely
-    conn.execute(
-        insert(dossier_event).from_select(
-            [
-                "source_system",
-                "source_id",
-                "status_from",
-                "status_to",
-                "status_raw",
-                "changed_at",
-                "run_id",
-            ],
-            select(
-                s.c.source_system,
-                s.c.source_id,
-                d.c.status,
-                s.c.status,
-                s.c.status_raw,
-                s.c.source_updated_at,
-                literal(run_id, dossier_event.c.run_id.type),
-            )
-            .select_from(joined)
-            .where(is_new | (is_newer & (s.c.status != d.c.status))),
-        )
-    )
+def _update_newer(conn: Connection, records: list[DossierRecord], stamp: datetime) -> None:
+    if not records:
+        return
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    columns = [*CANONICAL_COLUMNS, "first_seen_at", "last_changed_at"]
-    when = literal(stamp, dossier.c.first_seen_at.type)
-    upsert = dialect_insert(dossier).from_select(
-        columns, select(*(s.c[name] for name in CANONICAL_COLUMNS), when, when).where(true())
-    )
-    excluded = upsert.excluded
+    stmt = dialect_insert(dossier)
     conn.execute(
-        upsert.on_conflict_do_update(
+        stmt.on_conflict_do_update(
             index_elements=["source_system", "source_id"],
-            set_={name: excluded[name] for name in columns if name != "first_seen_at"},
-            where=dossier.c.source_updated_at < excluded.source_updated_at,
-        )
+            set_={name: stmt.excluded[name] for name in (*CANONICAL_COLUMNS, "last_changed_at")},
+            # Never let an older version overwrite a newer one, whoever wrote it.
+            where=dossier.c.source_updated_at < stmt.excluded.source_updated_at,
+        ),
+        [dict(zip(_DOSSIER_COLUMNS, [*_values(r), stamp, stamp], strict=True)) for r in records],
     )
-    return inserted, updated
+
+
+def _append_events(conn: Connection, events: list[tuple[Any, ...]]) -> None:
+    if not events:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy(conn, dossier_event, _EVENT_COLUMNS, events)
+    else:
+        conn.execute(
+            insert(dossier_event), [dict(zip(_EVENT_COLUMNS, e, strict=True)) for e in events]
+        )
+
+
+def _copy(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """COPY rows into a table on the caller's PostgreSQL transaction."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    with driver.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types([_PG_TYPES[type(table.c[name].type)] for name in columns])
+        for row in rows:
+            copy.write_row(row)
+
+
+_PG_TYPES = {
+    String: "text",
+    Text: "text",
+    SmallInteger: "int2",
+    Integer: "int4",
+    BigInteger: "int8",
+    Boolean: "bool",
+    UtcDateTime: "timestamptz",
+}
+
+
+def _resolve_quarantine(
+    conn: Connection, source_system: str, source_ids: list[str], stamp: datetime
+) -> None:
+    """Records that loaded leave quarantine; skipped cheaply when nothing is quarantined."""
+    q = quarantine.c
+    pending = select(q.id).where(q.source_system == source_system, q.resolved.is_(False)).limit(1)
+    if conn.execute(pending).first() is None:
+        return
+    for chunk in _id_chunks(conn, source_ids):
+        conn.execute(
+            update(quarantine)
+            .where(
+                q.source_system == source_system,
+                q.resolved.is_(False),
+                _among(conn, q.source_id, chunk),
+            )
+            .values(resolved=True, resolved_at=stamp)
+        )
 
 
 def _quarantine(

@@ -63,10 +63,10 @@ def test_localised_procedure_code_maps_to_the_national_one() -> None:
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ({"procedure_code": "2.00O477"}, "procedure_code: Value error, procedure code '2.00O477'"),
-        ({"agency_code": "H56"}, "agency_code: Value error, agency code 'H56'"),
-        ({"dossier_code": "has space 1"}, "dossier_code: Value error"),
-        ({"locality_code": "1234"}, "locality_code: Value error"),
+        ({"procedure_code": "2.00O477"}, "procedure_code: String should match pattern"),
+        ({"agency_code": "H56"}, "agency_code: String should match pattern"),
+        ({"dossier_code": "has space 1"}, "dossier_code: String should match pattern"),
+        ({"locality_code": "1234"}, "locality_code: String should match pattern"),
         ({"channel": "fax"}, "channel: Input should be"),
         ({"status": 42}, "status: Input should be"),
         ({"received_at": None}, "received_at: Input should be a valid datetime"),
