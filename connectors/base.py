@@ -102,6 +102,9 @@ class Connector(ABC):
     Settings: ClassVar[type[BaseModel]]
     # Shown in error messages so a reader knows which file holds the mapping.
     mapping_file: ClassVar[str] = "connectors/"
+    # Native fields holding personal identifiers, and the canonical field each becomes.
+    # Their values are hashed before a payload is kept anywhere (quarantine included).
+    personal_fields: ClassVar[dict[str, str]] = {}
 
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
@@ -132,6 +135,29 @@ class Connector(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; the engine calls it when a sync ends."""
 
+    def identifier_key(self, value: str) -> str | None:
+        """The keyed hash of a personal identifier (already hashed in a quarantined payload)."""
+        if value.startswith(HASHED):
+            return value[len(HASHED) :]
+        return self.hasher.hash(value)
+
+    def redact(self, payload: dict[str, Any], reasons: list[Reason]) -> dict[str, Any]:
+        """The payload fit to keep: personal identifiers hashed, an invalid one only described."""
+        if not self.personal_fields:
+            return payload
+        kept = dict(payload)
+        invalid = {reason.field for reason in reasons}
+        for native, canonical in self.personal_fields.items():
+            value = kept.get(native)
+            if value is None or (isinstance(value, str) and value.startswith(HASHED)):
+                continue
+            text = str(value)
+            if canonical in invalid:
+                kept[native] = f"<redacted: invalid identifier of {len(text.strip())} characters>"
+            else:
+                kept[native] = HASHED + (self.hasher.hash(text) or "")
+        return kept
+
     def build(self, fields: dict[str, Any], problems: list[Reason]) -> DossierRecord:
         """Validate mapped fields into a record, or reject with the mapping's and the model's reasons.
 
@@ -143,14 +169,47 @@ class Connector(ABC):
         except ValidationError as exc:
             reported = {reason.field for reason in problems}
             for error in exc.errors(include_url=False):
-                name = ".".join(str(part) for part in error["loc"]) or "record"
+                name = ".".join(str(part) for part in error["loc"])
                 if name in reported and error["type"] == "missing":
                     continue  # the mapping already said why the value is absent
-                problems.append(Reason(name, error["type"], error["msg"]))
+                problems.extend(_reasons(name, error))
             raise RecordRejected(problems) from None
         if problems:
             raise RecordRejected(problems)
         return record
+
+
+HASHED = "hmac-sha256:"
+
+# Friendlier words for the code patterns the canonical model checks.
+_PATTERN_HELP = {
+    "procedure_code": "is not a national procedure code like 2.000477",
+    "agency_code": "is not an electronic agency id like 000.00.06.H56 (Decision 20/2020)",
+    "received_by": "is not an electronic agency id like 000.00.06.H56 (Decision 20/2020)",
+    "dossier_code": "is not a printable receipt code without spaces",
+    "national_dossier_code": "is not a printable receipt code without spaces",
+    "locality_code": "is not a 2, 3 or 5 digit administrative unit code",
+    "applicant_key": "is not a keyed hash (64 hex digits): identifiers must be hashed",
+}
+
+
+def _reasons(name: str, error: Any) -> list[Reason]:
+    """Reasons from one pydantic error, each naming the canonical field at fault."""
+    if not name and error["type"] == "value_error":
+        # Cross-field rules of the record come as one message, "field ...; field ...".
+        message = str(error["msg"]).removeprefix("Value error, ")
+        found = []
+        for part in message.split("; "):
+            field_name = part.split(" ", 1)[0]
+            known = field_name in DossierRecord.model_fields
+            found.append(Reason(field_name if known else "record", "inconsistent", part))
+        return found
+    if error["type"] == "string_pattern_mismatch" and name in _PATTERN_HELP:
+        shown = str(error["input"])[:40]
+        if name == "applicant_key":
+            shown = f"{len(str(error['input']))} characters"
+        return [Reason(name, "invalid_format", f"{shown!r} {_PATTERN_HELP[name]}")]
+    return [Reason(name or "record", error["type"], error["msg"])]
 
 
 def jsonable(value: Any) -> Any:

@@ -11,7 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
-from connectors.base import RawRecord
+from connectors.base import HASHED, RawRecord
 from connectors.sql import SqlConnector
 from dossierhub.errors import Reason
 from models.dossier import AdminLevel, ApplicantType, Channel, DossierRecord, ServiceLevel, Status
@@ -79,6 +79,7 @@ class TaxConnector(SqlConnector):
         "KQ_SO_HOA",
         "NGAY_CAP_NHAT",
     )
+    personal_fields: ClassVar[dict[str, str]] = {"MST": "applicant_key"}
     updated_at_column = "NGAY_CAP_NHAT"
     key_column = "ID"
     received_column = "NGAY_NHAN"
@@ -157,8 +158,8 @@ class TaxConnector(SqlConnector):
 
         tax_code = row["MST"]
         if tax_code is not None and (tax_code := str(tax_code).strip()):
-            if _TAX_ID.fullmatch(tax_code):
-                fields["applicant_key"] = self.hasher.hash(tax_code)
+            if tax_code.startswith(HASHED) or _TAX_ID.fullmatch(tax_code):
+                fields["applicant_key"] = self.identifier_key(tax_code)
             else:
                 # The value is personal data: name its shape, never the value.
                 problems.append(

@@ -69,10 +69,14 @@ def map_records(connector: Connector, raws: list[RawRecord]) -> Mapped:
         try:
             mapped.records.append(connector.to_canonical(raw))
         except RecordRejected as rejected:
-            mapped.rejections.append(store.Rejection(raw, rejected.reasons))
+            reasons = rejected.reasons
         except Exception as exc:  # a mapping bug must not stop the sync nor lose the record
-            reason = Reason("record", "mapping_error", f"{type(exc).__name__}: {exc}")
-            mapped.rejections.append(store.Rejection(raw, [reason]))
+            reasons = [Reason("record", "mapping_error", f"{type(exc).__name__}: {exc}")]
+        else:
+            continue
+        # Personal identifiers are hashed before the payload is kept in quarantine.
+        kept = RawRecord(raw.source_id, connector.redact(raw.payload, reasons))
+        mapped.rejections.append(store.Rejection(kept, reasons))
     return mapped
 
 

@@ -222,7 +222,10 @@ class DossierRecord(BaseModel):
                 self.locality_version is LocalityVersion.TWO_LEVEL
                 and self.admin_level is AdminLevel.DISTRICT
             ):
-                problems.append("district level does not exist in the two-level unit table")
+                problems.append(
+                    "admin_level district does not exist in the two-level unit table"
+                    " (Decision 19/2025, from 2025-07-01)"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -102,7 +102,8 @@ def registry(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # t
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def source_url(request: pytest.FixtureRequest) -> str:
     """A fresh source database of each kind the Tax system runs on."""
-    return str(request.getfixturevalue(f"{request.param}_url"))
+    fixture = {"sqlite": "sqlite_url", "postgresql": "pg_url", "mariadb": "mariadb_url"}
+    return str(request.getfixturevalue(fixture[request.param]))
 
 
 @pytest.fixture

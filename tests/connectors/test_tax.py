@@ -35,16 +35,16 @@ LOCAL_OFFSET = timedelta(hours=7)  # Asia/Ho_Chi_Minh, no daylight saving
 # connector (not the canonical model) words it, the code and a text the message must hold.
 EXPECTED_REASON: dict[str, tuple[str, str | None, str | None]] = {
     "received_missing": ("received_at", "missing", "NGAY_NHAN"),
-    "returned_before_received": ("record", None, "returned_at"),
-    "due_before_received": ("record", None, "due_at"),
+    "returned_before_received": ("finished_at", "inconsistent", "is before received_at"),
+    "due_before_received": ("due_at", "inconsistent", "is before received_at"),
     "unknown_status": ("status", "unknown_code", "TRANG_THAI 42"),
-    "malformed_procedure_code": ("procedure_code", None, None),
-    "malformed_agency_code": ("agency_code", None, None),
+    "malformed_procedure_code": ("procedure_code", "invalid_format", "2.00O477"),
+    "malformed_agency_code": ("agency_code", "invalid_format", "'H56'"),
     "unknown_channel": ("channel", "unknown_code", "KENH_NOP 'X'"),
     "malformed_tax_code": ("applicant_key", "invalid_format", "MST"),
     "blank_dossier_code": ("dossier_code", "missing", "MA_HS"),
     "unknown_applicant_type": ("applicant_type", "unknown_code", "LOAI_DT 7"),
-    "district_after_reform": ("record", None, "district level"),
+    "district_after_reform": ("admin_level", "inconsistent", "district"),
 }
 # The shared status each Tax status moves to when the source advances it.
 NEXT_SHARED_STATUS = {
@@ -98,12 +98,11 @@ def outcome(source: TaxConnector, raw: RawRecord) -> Outcome:
 
 
 def kind_of(reasons: list[Reason]) -> str:
-    """The one defect kind whose expected reason is the only reason given."""
+    """The one defect kind whose expected reason comes first (a defect may break two rules)."""
     kinds = [
         kind
         for kind, (field, code, fragment) in EXPECTED_REASON.items()
-        if len(reasons) == 1
-        and reasons[0].field == field
+        if reasons[0].field == field
         and code in (None, reasons[0].code)
         and (fragment is None or fragment in reasons[0].message)
     ]

@@ -100,7 +100,7 @@ def test_locality_version_follows_the_receipt_date() -> None:
 
 def test_district_level_does_not_exist_after_the_2025_reform() -> None:
     assert any(
-        "district level does not exist" in m
+        "district does not exist in the two-level unit table" in m
         for m in errors(
             locality_code="123", admin_level="district", received_at=datetime(2025, 8, 1)
         )
