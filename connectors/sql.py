@@ -102,9 +102,15 @@ class SqlConnector(Connector):
 
     def check(self) -> Health:
         table = self._reflect()
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        rows = self._scalar(select(func.count()).select_from(table), "counting rows")
         return Health(True, f"table {self._table_name} readable, {rows} rows")
+
+    def _scalar(self, query: Any, doing: str) -> int:
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
+        except SQLAlchemyError as exc:
+            raise self._fail(f"{doing} in {self._table_name} failed: {_first_line(exc)}") from None
 
     # -- reading --------------------------------------------------------------------------
     def read(self, cursor: Cursor | None) -> Iterator[Batch]:
@@ -149,8 +155,7 @@ class SqlConnector(Connector):
         received = table.c[self.received_column]
         start, end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
         query = select(func.count()).where(received >= start, received < end)
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+        return self._scalar(query, f"counting dossiers received {period.start}..{period.end}")
 
     def close(self) -> None:
         if self._engine is not None:
