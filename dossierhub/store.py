@@ -97,7 +97,8 @@ def open_registry(url: SecretStr | str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 60})
+        # The sync writes batches from a worker thread, one connection at a time.
+        engine = create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.drivername == "postgresql":
@@ -334,7 +335,7 @@ def _copy(
     """COPY rows into a table on the caller's PostgreSQL transaction."""
     driver = conn.connection.driver_connection
     assert driver is not None
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     with driver.cursor() as cur, cur.copy(statement) as copy:
         copy.set_types([_PG_TYPES[type(table.c[name].type)] for name in columns])
         for row in rows:

@@ -13,14 +13,16 @@ counters — in one registry transaction. Hence the engine's promises:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from connectors.base import Connector, Cursor, RawRecord
+from connectors.base import Batch, Connector, Cursor, RawRecord
 from dossierhub import store
 from dossierhub.errors import DossierHubError, Reason, RecordRejected
 from models.dossier import DossierRecord
@@ -120,31 +122,54 @@ def sync_source(
                     holder=holder,
                 )
             result = SyncResult(run_id, source, partition, cursor_before=saved, cursor_after=saved)
+            # While batch N is written (mostly waiting on the database), batch N+1 is read
+            # and mapped. Writes stay strictly in order, one at a time, so each batch and
+            # its cursor still commit together and in sequence.
+            writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{source}")
+            pending: Future[None] | None = None
+
+            def write(mapped: Mapped, batch: Batch) -> None:
+                with engine.begin() as conn:
+                    counts = store.write_batch(
+                        conn,
+                        source_system=source,
+                        records=mapped.records,
+                        rejections=mapped.rejections,
+                        cursor=batch.cursor,
+                        partition=partition,
+                        run_id=run_id,
+                        read=len(batch.records),
+                    )
+                result.add(counts)
+                if batch.cursor is not None:
+                    result.cursor_after = batch.cursor
+
+            def settle() -> None:
+                nonlocal pending
+                if pending is not None:
+                    done, pending = pending, None
+                    done.result()  # re-raises a failed write
+                    if progress is not None:
+                        progress(result)
+
             try:
                 for batch in connector.read(cursor):
                     mapped = map_records(connector, batch.records)
-                    with engine.begin() as conn:
-                        counts = store.write_batch(
-                            conn,
-                            source_system=source,
-                            records=mapped.records,
-                            rejections=mapped.rejections,
-                            cursor=batch.cursor,
-                            partition=partition,
-                            run_id=run_id,
-                            read=len(batch.records),
-                        )
-                    result.add(counts)
-                    if batch.cursor is not None:
-                        result.cursor_after = batch.cursor
-                    if progress is not None:
-                        progress(result)
+                    settle()
+                    pending = writer.submit(write, mapped, batch)
+                settle()
             except BaseException as exc:
+                # A write in flight is valid data with its own cursor: let it land first.
+                if pending is not None:
+                    with contextlib.suppress(Exception):
+                        pending.result()
                 result.status = "failed"
                 result.error = _describe(exc)
                 with engine.begin() as conn:
                     store.finish_run(conn, run_id=run_id, status="failed", error=result.error)
                 raise
+            finally:
+                writer.shutdown(wait=True)
             result.status = "succeeded"
             with engine.begin() as conn:
                 store.finish_run(conn, run_id=run_id, status="succeeded")
