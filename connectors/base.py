@@ -10,7 +10,7 @@ A connector promises four things:
 * `to_canonical(raw)` returns a valid `DossierRecord`, or raises `RecordRejected` with every
   reason it found — it never drops a record silently;
 * `count(period)` returns how many dossiers the source itself reports as received in the
-  period, for reconciliation.
+  period — or all the dossiers it holds when `period` is None — for reconciliation.
 
 Connectors never import Airflow or the engine's storage; they see only their settings, an
 `IdentifierHasher` for personal identifiers, and the batch size and look-back window.
@@ -130,7 +130,7 @@ class Connector(ABC):
     def to_canonical(self, raw: RawRecord) -> DossierRecord: ...
 
     @abstractmethod
-    def count(self, period: Period) -> int: ...
+    def count(self, period: Period | None) -> int: ...
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; the engine calls it when a sync ends."""

@@ -150,8 +150,10 @@ class SqlConnector(Connector):
             if len(rows) < limit:
                 return
 
-    def count(self, period: Period) -> int:
+    def count(self, period: Period | None) -> int:
         table = self._reflect()
+        if period is None:
+            return self._scalar(select(func.count()).select_from(table), "counting rows")
         received = table.c[self.received_column]
         start, end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
         query = select(func.count()).where(received >= start, received < end)

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from dossierhub import store
+from connectors.base import Period
+from dossierhub import export, stats, store
 from dossierhub.errors import DossierHubError
 from dossierhub.settings import Settings, SourceConfig, load_sources
 from dossierhub.sources import open_connector, source_config
@@ -299,6 +301,148 @@ def quarantine_retry(
     engine = _registry(settings)
     result = retry_quarantine(engine, open_connector(settings, source), ids=entries or None)
     out.print(f"{source}: {result.loaded} loaded, {result.still_rejected} still rejected")
+
+
+# -- statistics -----------------------------------------------------------------------------
+class ExportFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    xlsx = "xlsx"
+
+
+PeriodOption = Annotated[
+    str, typer.Option("--period", "-p", help="Year (2026), quarter (2026-Q1) or month (2026-03).")
+]
+ByOption = Annotated[
+    str,
+    typer.Option(
+        "--by",
+        help="Comma-separated groupings: sector, agency, locality, admin_level, procedure, "
+        "source, channel, service_level, and one of day, month, quarter, year.",
+    ),
+]
+ExportOption = Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file instead of the screen.")
+]
+
+
+THIS_YEAR = str(date.today().year)
+
+
+def _period(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--period") from None
+
+
+def _export(rows: list[dict[str, Any]], fmt: ExportFormat, output: Path | None, title: str) -> None:
+    if fmt is ExportFormat.xlsx:
+        if output is None:
+            raise typer.BadParameter("xlsx needs --output FILE.xlsx", param_hint="--output")
+        export.write_xlsx(rows, output, title=title)
+        err.print(f"wrote {len(rows)} rows to {output}")
+        return
+    if fmt is ExportFormat.table:
+        if output is not None:
+            raise typer.BadParameter("use csv, json or xlsx to write a file", param_hint="--format")
+        _emit(rows, Format.table, title)
+        return
+    text = export.to_csv(rows) if fmt is ExportFormat.csv else export.to_json(rows)
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {len(rows)} rows to {output}")
+
+
+def _fresh_registry() -> Engine:
+    engine = _registry(_settings())
+    stats.refresh(engine)
+    return engine
+
+
+@app.command("stats")
+def stats_command(
+    period: PeriodOption = THIS_YEAR,
+    by: ByOption = "",
+    portal_only: Annotated[
+        bool, typer.Option("--portal-only", help="Only what the provincial portal sees.")
+    ] = False,
+    fmt: ExportOption = ExportFormat.table,
+    output: OutputOption = None,
+) -> None:
+    """Indicators for a period: received, online rate, on-time rate, payment, digitisation."""
+    chosen = _period(period)
+    engine = _fresh_registry()
+    with engine.connect() as conn:
+        rows = stats.indicators(conn, period=chosen, by=by.split(","), portal_only=portal_only)
+    if fmt is ExportFormat.table:
+        keep = [
+            *stats.parse_grouping(by.split(",")),
+            "received",
+            "received_online",
+            "online_rate",
+            "resolved",
+            "on_time_rate",
+            "online_payment_rate",
+            "digitisation_rate",
+        ]
+        rows = [{k: row[k] for k in keep} for row in rows]
+    _export(rows, fmt, output, f"indicators {period}")
+
+
+@app.command()
+def coverage(
+    period: PeriodOption = THIS_YEAR,
+    by: ByOption = "",
+    fmt: ExportOption = ExportFormat.table,
+    output: OutputOption = None,
+) -> None:
+    """Portal-only against unified figures, side by side: what the province was missing."""
+    chosen = _period(period)
+    engine = _fresh_registry()
+    with engine.connect() as conn:
+        rows = stats.coverage(conn, period=chosen, by=by.split(","))
+    _export(rows, fmt, output, f"coverage {period}")
+
+
+@app.command()
+def reconcile(
+    period: Annotated[
+        str, typer.Option("--period", "-p", help="'all' (default), a year, quarter or month.")
+    ] = stats.ALL_TIME,
+    fmt: ExportOption = ExportFormat.table,
+    output: OutputOption = None,
+) -> None:
+    """Ask every source how many dossiers it holds and compare with the registry."""
+    if period != stats.ALL_TIME:
+        _period(period)
+    settings = _settings()
+    engine = _registry(settings)
+    counters = {}
+    connectors = []
+    for name, config in load_sources(settings.sources_file).items():
+        connector = open_connector(settings, name, config)
+        connectors.append(connector)
+        counters[name] = connector.count
+    try:
+        rows = stats.reconcile(engine, counters=counters, period_text=period)
+    finally:
+        for connector in connectors:
+            connector.close()
+    keep = (
+        "source_system",
+        "period",
+        "source_count",
+        "registry_count",
+        "quarantined",
+        "gap",
+        "error",
+    )
+    _export([{k: row[k] for k in keep} for row in rows], fmt, output, f"reconciliation {period}")
 
 
 # -- simulators -----------------------------------------------------------------------------

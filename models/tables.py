@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -201,4 +202,100 @@ sync_lock = Table(
     Column("partition", String(64), primary_key=True, server_default=""),
     Column("holder", String(255), nullable=False),
     Column("acquired_at", UtcDateTime, nullable=False),
+)
+
+# -- statistics ---------------------------------------------------------------------------
+# One row per real dossier across systems (a dossier forwarded by a one-stop centre to a
+# sector is one case). Its facts come from its members; see dossierhub/linkage.py.
+dossier_case = Table(
+    "dossier_case",
+    metadata,
+    Column("case_key", String(64), primary_key=True),
+    Column("members", Integer, nullable=False),
+    Column("in_portal", Boolean, nullable=False),
+    Column("first_source", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("service_level", String(16)),
+    Column("sector", String(255)),
+    Column("agency_code", String(64), nullable=False),
+    Column("procedure_code", String(32), nullable=False),
+    Column("locality_code", String(8)),
+    Column("admin_level", String(16)),
+    Column("status", SmallInteger, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("received_day", Date, nullable=False),  # local (Asia/Ho_Chi_Minh) date
+    Column("due_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Column("finished_day", Date),
+    Column("has_fee", Boolean),
+    Column("paid_online", Boolean),
+    Column("digitised", Boolean),  # documents submitted were digitised
+    Column("result_digitised", Boolean),
+    Index(None, "received_day"),
+    Index(None, "finished_day"),
+)
+
+# Daily rollup of cases, maintained for the days a sync touched: an indicator query reads
+# O(groups x days) rows here instead of scanning dossiers. Received counts sit on the
+# receipt day, resolution counts on the finishing day.
+stats_daily = Table(
+    "stats_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("in_portal", Boolean, primary_key=True),
+    Column("source_system", String(64), primary_key=True),
+    Column("sector", String(255), primary_key=True),
+    Column("agency_code", String(64), primary_key=True),
+    Column("locality_code", String(8), primary_key=True),
+    Column("admin_level", String(16), primary_key=True),
+    Column("procedure_code", String(32), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("service_level", String(16), primary_key=True),
+    Column("received", Integer, nullable=False, server_default="0"),
+    Column("received_online", Integer, nullable=False, server_default="0"),
+    Column("received_full_online", Integer, nullable=False, server_default="0"),
+    Column("with_fee", Integer, nullable=False, server_default="0"),
+    Column("paid_online", Integer, nullable=False, server_default="0"),
+    Column("digitised", Integer, nullable=False, server_default="0"),
+    Column("resolved", Integer, nullable=False, server_default="0"),
+    Column("resolved_early", Integer, nullable=False, server_default="0"),
+    Column("resolved_on_time", Integer, nullable=False, server_default="0"),
+    Column("resolved_late", Integer, nullable=False, server_default="0"),
+    Column("result_digitised", Integer, nullable=False, server_default="0"),
+)
+
+# How far statistics have caught up with the registry (dossier.last_changed_at).
+stats_state = Table(
+    "stats_state",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("watermark", UtcDateTime),
+    Column("refreshed_at", UtcDateTime, nullable=False),
+)
+
+# What each source reported about itself, for reconciliation over time.
+reconciliation = Table(
+    "reconciliation",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_system", String(64), nullable=False),
+    Column("period", String(16), nullable=False),
+    Column("source_count", Integer),
+    Column("registry_count", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("error", Text),
+    Column("taken_at", UtcDateTime, nullable=False),
+    Index(None, "source_system", "period", "taken_at"),
+)
+
+# API bearer tokens, stored as SHA-256 digests only.
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("role", String(96), nullable=False),  # statistics, admin, agency:<source>
+    Column("name", String(128)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
 )

@@ -84,7 +84,7 @@ class ListConnector(Connector):
             problems.append(Reason("channel", "unknown_code", f"channel {p['channel']} is unknown"))
         return self.build(fields, problems)
 
-    def count(self, period: Period) -> int:
+    def count(self, period: Period | None) -> int:
         return len(self.rows)
 
 

@@ -1,0 +1,444 @@
+"""Statistics for the office: daily rollups, indicators, coverage, reconciliation, freshness.
+
+`refresh` brings the case table and the daily rollup up to date with the registry, touching
+only the cases and days changed since the last refresh. Indicator queries then read the
+rollup: their cost grows with the number of groups and days asked for, not with dossiers.
+
+Definitions (local Asia/Ho_Chi_Minh dates throughout):
+
+* received: cases whose first receipt falls in the period; online rate = online ÷ (online +
+  in person), postal excluded; "online-capable" restricts to full/partial online procedures;
+* resolved: cases whose finishing time falls in the period; early = finished on a day before
+  the due day, on time = otherwise not after the due time, late = after it; on-time rate =
+  (early + on time) ÷ resolved cases that have a due time;
+* online payment rate = paid online ÷ cases with a fee (fee-exempt cases excluded);
+* digitisation rate = cases whose submitted documents were digitised ÷ received;
+* open at period end = received before the end and not finished by it (cases withdrawn, not
+  accepted or stopped are closed); overdue = open and past their due time at the end.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, update
+
+from connectors.base import Period
+from dossierhub import linkage
+from dossierhub.errors import ConfigError
+from models.dossier import Status
+from models.tables import (
+    dossier,
+    dossier_case,
+    quarantine,
+    reconciliation,
+    stats_daily,
+    stats_state,
+    sync_run,
+)
+
+# Grouping names the office uses, and the rollup column behind each.
+DIMENSIONS = {
+    "sector": "sector",
+    "agency": "agency_code",
+    "locality": "locality_code",
+    "admin_level": "admin_level",
+    "procedure": "procedure_code",
+    "source": "source_system",
+    "channel": "channel",
+    "service_level": "service_level",
+}
+TIME_GRAINS = ("day", "month", "quarter", "year")
+MEASURES = (
+    "received",
+    "received_online",
+    "received_full_online",
+    "with_fee",
+    "paid_online",
+    "digitised",
+    "resolved",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "result_digitised",
+)
+_KEY_COLUMNS = tuple(c.name for c in stats_daily.primary_key.columns)
+_CLOSED = (Status.NOT_ACCEPTED, Status.WITHDRAWN, Status.STOPPED)
+_CAPABLE = ("full_online", "partial_online")
+_DAY_CHUNK = 31
+ALL_TIME = "all"
+ALL_TIME_PERIOD = Period(date(1900, 1, 1), date(2200, 1, 1))
+
+
+# -- refresh ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RefreshResult:
+    cases: int
+    days: int
+
+
+def refresh(engine: Engine) -> RefreshResult:
+    """Bring cases and rollups up to date with the registry (only what changed)."""
+    with engine.begin() as conn:
+        state = conn.execute(
+            select(stats_state.c.watermark).where(stats_state.c.name == "rollup")
+        ).first()
+        since = state.watermark if state else None
+        high = conn.execute(select(func.max(dossier.c.last_changed_at))).scalar_one()
+        if high is None or (since is not None and high <= since):
+            return RefreshResult(0, 0)
+        touched: set[date] = set()
+        cases = 0
+        for keys in list(linkage.changed_keys(conn, since)):
+            result = linkage.refresh_cases(conn, keys)
+            cases += result.cases
+            touched |= result.days
+        days = sorted(touched)
+        for start in range(0, len(days), _DAY_CHUNK):
+            rebuild_days(conn, days[start : start + _DAY_CHUNK])
+        values = {"watermark": high, "refreshed_at": datetime.now(UTC)}
+        if state is None:
+            conn.execute(insert(stats_state).values(name="rollup", **values))
+        else:
+            conn.execute(update(stats_state).where(stats_state.c.name == "rollup").values(**values))
+    return RefreshResult(cases, len(days))
+
+
+def rebuild_days(conn: Connection, days: Sequence[date]) -> None:
+    """Recompute the rollup rows of these days from the cases."""
+    c = dossier_case.c
+    conn.execute(delete(stats_daily).where(stats_daily.c.day.in_(days)))
+    totals: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0))
+    rows = conn.execute(
+        select(dossier_case).where(or_(c.received_day.in_(days), c.finished_day.in_(days)))
+    )
+    wanted = set(days)
+    for row in rows:
+        dims = (
+            row.in_portal,
+            row.first_source,
+            row.sector or "",
+            row.agency_code,
+            row.locality_code or "",
+            row.admin_level or "",
+            row.procedure_code,
+            row.channel,
+            row.service_level or "",
+        )
+        if row.received_day in wanted:
+            t = totals[(row.received_day, *dims)]
+            t["received"] += 1
+            t["received_online"] += row.channel == "online"
+            t["received_full_online"] += (
+                row.channel == "online" and row.service_level == "full_online"
+            )
+            t["with_fee"] += bool(row.has_fee)
+            t["paid_online"] += bool(row.has_fee and row.paid_online)
+            t["digitised"] += bool(row.digitised)
+        if row.finished_day in wanted:
+            t = totals[(row.finished_day, *dims)]
+            t["resolved"] += 1
+            t["result_digitised"] += bool(row.result_digitised)
+            if row.due_at is not None:
+                if row.finished_at > row.due_at:
+                    t["resolved_late"] += 1
+                elif linkage.local_day(row.finished_at) < linkage.local_day(row.due_at):  # type: ignore[operator]
+                    t["resolved_early"] += 1
+                else:
+                    t["resolved_on_time"] += 1
+    if totals:
+        conn.execute(
+            insert(stats_daily),
+            [
+                {**dict(zip(_KEY_COLUMNS, key, strict=True)), **values}
+                for key, values in totals.items()
+            ],
+        )
+
+
+# -- indicators ---------------------------------------------------------------------------
+def parse_grouping(by: Iterable[str]) -> list[str]:
+    names = [name.strip() for name in by if name.strip()]
+    unknown = [n for n in names if n not in DIMENSIONS and n not in TIME_GRAINS]
+    if unknown:
+        known = ", ".join([*DIMENSIONS, *TIME_GRAINS])
+        raise ConfigError(f"unknown grouping {', '.join(unknown)!s}; choose from: {known}")
+    if len([n for n in names if n in TIME_GRAINS]) > 1:
+        raise ConfigError("group by at most one of day, month, quarter, year")
+    return names
+
+
+def _bucket(day: date, grain: str) -> str:
+    if grain == "day":
+        return day.isoformat()
+    if grain == "month":
+        return f"{day.year}-{day.month:02d}"
+    if grain == "quarter":
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    return str(day.year)
+
+
+def indicators(
+    conn: Connection,
+    *,
+    period: Period,
+    by: Sequence[str] = (),
+    portal_only: bool = False,
+    filters: dict[str, str] | None = None,
+    online_capable_only: bool = False,
+) -> list[dict[str, Any]]:
+    """Indicator rows for the period, one per group (one overall row without grouping)."""
+    names = parse_grouping(by)
+    dims = [n for n in names if n in DIMENSIONS]
+    grain = next((n for n in names if n in TIME_GRAINS), None)
+    s = stats_daily.c
+    columns = [s[DIMENSIONS[n]] for n in dims]
+    if grain:
+        columns.append(s.day)
+    query = select(*columns, *(func.sum(s[m]).label(m) for m in MEASURES)).where(
+        s.day >= period.start, s.day < period.end
+    )
+    if portal_only:
+        query = query.where(s.in_portal.is_(True))
+    if online_capable_only:
+        query = query.where(s.service_level.in_(_CAPABLE))
+    for name, value in (filters or {}).items():
+        if name not in DIMENSIONS:
+            raise ConfigError(f"unknown filter {name!r}; choose from: {', '.join(DIMENSIONS)}")
+        query = query.where(s[DIMENSIONS[name]] == value)
+    if columns:
+        query = query.group_by(*columns)
+    merged: dict[tuple[Any, ...], dict[str, int]] = {}
+    for row in conn.execute(query):
+        key = tuple(row[: len(dims)]) + ((_bucket(row[len(dims)], grain),) if grain else ())
+        totals = merged.setdefault(key, dict.fromkeys(MEASURES, 0))
+        for m in MEASURES:
+            totals[m] += int(row._mapping[m] or 0)
+    if not merged and not columns:
+        merged[()] = dict.fromkeys(MEASURES, 0)
+    out_names = [*dims, *([grain] if grain else [])]
+    return [
+        {**dict(zip(out_names, key, strict=True)), **derive(totals)}
+        for key, totals in sorted(merged.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
+    ]
+
+
+def derive(t: dict[str, int]) -> dict[str, Any]:
+    """Measures plus the rates the office reports (None where the denominator is zero)."""
+    resolved_with_due = t["resolved_early"] + t["resolved_on_time"] + t["resolved_late"]
+    return {
+        **t,
+        "online_rate": _rate(t["received_online"], t["received"]),
+        "full_online_rate": _rate(t["received_full_online"], t["received"]),
+        "on_time_rate": _rate(t["resolved_early"] + t["resolved_on_time"], resolved_with_due),
+        "online_payment_rate": _rate(t["paid_online"], t["with_fee"]),
+        "digitisation_rate": _rate(t["digitised"], t["received"]),
+    }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def open_at_end(
+    conn: Connection, *, period: Period, by: Sequence[str] = (), portal_only: bool = False
+) -> list[dict[str, Any]]:
+    """Cases open at the end of the period, and how many of them were overdue then."""
+    dims = [n for n in parse_grouping(by) if n in DIMENSIONS and n != "source"]
+    c = dossier_case.c
+    end = datetime.combine(period.end, time(), tzinfo=UTC) - linkage.LOCAL_OFFSET
+    columns = [c[DIMENSIONS[n]] for n in dims]
+    query = (
+        select(
+            *columns,
+            func.count().label("open"),
+            func.sum(case((c.due_at < end, 1), else_=0)).label("overdue"),
+        )
+        .where(
+            c.received_day < period.end,
+            or_(c.finished_day.is_(None), c.finished_day >= period.end),
+            # A case withdrawn, not accepted or stopped is closed though it never finished.
+            or_(c.finished_day.is_not(None), c.status.not_in([int(s) for s in _CLOSED])),
+        )
+        .group_by(*columns)
+    )
+    if portal_only:
+        query = query.where(c.in_portal.is_(True))
+    return [
+        {
+            **dict(zip(dims, row[: len(dims)], strict=True)),
+            "open": int(row.open),
+            "overdue": int(row.overdue or 0),
+        }
+        for row in conn.execute(query)
+    ]
+
+
+def coverage(conn: Connection, *, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The same indicators from the portal alone and unified, side by side."""
+    portal = {_key(r, by): r for r in indicators(conn, period=period, by=by, portal_only=True)}
+    unified = indicators(conn, period=period, by=by)
+    rows = []
+    for row in unified:
+        seen = portal.get(_key(row, by), {})
+        rows.append(
+            {
+                **{n: row[n] for n in parse_grouping(by)},
+                "portal_received": seen.get("received", 0),
+                "unified_received": row["received"],
+                "portal_online_rate": seen.get("online_rate"),
+                "unified_online_rate": row["online_rate"],
+                "portal_full_online_rate": seen.get("full_online_rate"),
+                "unified_full_online_rate": row["full_online_rate"],
+                "portal_on_time_rate": seen.get("on_time_rate"),
+                "unified_on_time_rate": row["on_time_rate"],
+            }
+        )
+    return rows
+
+
+def _key(row: dict[str, Any], by: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(row[n] for n in parse_grouping(by))
+
+
+# -- sources ------------------------------------------------------------------------------
+def registry_counts(conn: Connection, *, period: Period) -> dict[str, int]:
+    """Dossiers per source received in the period, as the registry holds them."""
+    start = datetime.combine(period.start, time(), tzinfo=UTC) - linkage.LOCAL_OFFSET
+    end = datetime.combine(period.end, time(), tzinfo=UTC) - linkage.LOCAL_OFFSET
+    query = (
+        select(dossier.c.source_system, func.count())
+        .where(dossier.c.received_at >= start, dossier.c.received_at < end)
+        .group_by(dossier.c.source_system)
+    )
+    return {source: int(n) for source, n in conn.execute(query)}
+
+
+def quarantine_counts(conn: Connection) -> list[dict[str, Any]]:
+    q = quarantine.c
+    query = (
+        select(q.source_system, q.reason, func.count().label("records"))
+        .where(q.resolved.is_(False))
+        .group_by(q.source_system, q.reason)
+        .order_by(q.source_system, func.count().desc())
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def freshness(conn: Connection) -> list[dict[str, Any]]:
+    """Per source: the last successful sync and the last run of any outcome."""
+    r = sync_run.c
+    last_good = (
+        select(r.source_system, func.max(r.finished_at).label("last_success"))
+        .where(r.status == "succeeded")
+        .group_by(r.source_system)
+    )
+    last_run = select(r.source_system, func.max(r.id).label("last_run")).group_by(r.source_system)
+    good = {row.source_system: row.last_success for row in conn.execute(last_good)}
+    rows = []
+    for row in conn.execute(last_run):
+        run = conn.execute(
+            select(r.status, r.finished_at, r.error).where(r.id == row.last_run)
+        ).one()
+        rows.append(
+            {
+                "source": row.source_system,
+                "last_success": good.get(row.source_system),
+                "last_status": run.status,
+                "last_finished": run.finished_at,
+                "last_error": run.error,
+            }
+        )
+    return sorted(rows, key=lambda x: x["source"])
+
+
+def record_reconciliation(
+    conn: Connection,
+    *,
+    source_system: str,
+    period: str,
+    source_count: int | None,
+    registry_count: int,
+    quarantined: int,
+    error: str | None = None,
+) -> dict[str, Any]:
+    row = {
+        "source_system": source_system,
+        "period": period,
+        "source_count": source_count,
+        "registry_count": registry_count,
+        "quarantined": quarantined,
+        "error": error,
+        "taken_at": datetime.now(UTC),
+    }
+    conn.execute(insert(reconciliation).values(**row))
+    return {**row, "gap": _gap(row)}
+
+
+def _gap(row: dict[str, Any]) -> int | None:
+    """What the source reports that the registry cannot account for.
+
+    Over all time every source record is in the registry or in quarantine; for one period
+    quarantined records cannot be dated (their payload is native), so the gap is source
+    minus registry and the quarantine count stands beside it as a possible explanation.
+    """
+    if row["source_count"] is None:
+        return None
+    gap = int(row["source_count"]) - int(row["registry_count"])
+    return gap - int(row["quarantined"]) if row["period"] == ALL_TIME else gap
+
+
+def latest_reconciliation(conn: Connection, *, period: str | None = None) -> list[dict[str, Any]]:
+    r = reconciliation.c
+    newest = select(r.source_system, r.period, func.max(r.id).label("id")).group_by(
+        r.source_system, r.period
+    )
+    if period:
+        newest = newest.where(r.period == period)
+    ids = [row.id for row in conn.execute(newest)]
+    rows = conn.execute(
+        select(reconciliation).where(r.id.in_(ids)).order_by(r.source_system, r.period)
+    )
+    out = []
+    for row in rows:
+        data = dict(row._mapping)
+        out.append({**data, "gap": _gap(data)})
+    return out
+
+
+def reconcile(
+    engine: Engine, *, counters: dict[str, Any], period_text: str = ALL_TIME
+) -> list[dict[str, Any]]:
+    """Ask each source how many dossiers it has for the period and record it beside ours.
+
+    `counters` maps a source name to a callable taking a Period and returning the source's
+    own count; a source that fails to answer is recorded with its error, not skipped.
+    """
+    period = None if period_text == ALL_TIME else Period.parse(period_text)
+    rows = []
+    with engine.begin() as conn:
+        held = registry_counts(conn, period=period or ALL_TIME_PERIOD)
+        pending = {r["source_system"]: 0 for r in quarantine_counts(conn)}
+        for r in quarantine_counts(conn):
+            pending[r["source_system"]] += int(r["records"])
+        for source, count in sorted(counters.items()):
+            try:
+                reported, error = int(count(period)), None
+            except Exception as exc:  # one broken source must not hide the others
+                reported, error = None, f"{type(exc).__name__}: {exc}"
+            rows.append(
+                record_reconciliation(
+                    conn,
+                    source_system=source,
+                    period=period_text,
+                    source_count=reported,
+                    registry_count=held.get(source, 0),
+                    quarantined=pending.get(source, 0),
+                    error=error,
+                )
+            )
+    return rows
