@@ -94,6 +94,17 @@ class ConnectorContext:
     hasher: IdentifierHasher
     batch_size: int = 5000
     lookback: timedelta = field(default=timedelta(minutes=5))
+    # "i/n": read only the i-th of n disjoint slices of the source (scale-out by partition).
+    partition: str = ""
+
+    def slice(self) -> tuple[int, int] | None:
+        """The partition as (index, count), or None when reading the whole source."""
+        if not self.partition:
+            return None
+        index, _, count = self.partition.partition("/")
+        if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+            raise ConfigError(f"source {self.source!r}: partition {self.partition!r} is not i/n")
+        return int(index), int(count)
 
 
 class Connector(ABC):
@@ -102,6 +113,8 @@ class Connector(ABC):
     Settings: ClassVar[type[BaseModel]]
     # Shown in error messages so a reader knows which file holds the mapping.
     mapping_file: ClassVar[str] = "connectors/"
+    # Whether read() honours ConnectorContext.partition (disjoint slices of the source).
+    supports_partitions: ClassVar[bool] = False
     # Native fields holding personal identifiers, and the canonical field each becomes.
     # Their values are hashed before a payload is kept anywhere (quarantine included).
     personal_fields: ClassVar[dict[str, str]] = {}
@@ -110,6 +123,11 @@ class Connector(ABC):
         self.context = context
         self.source = context.source
         self.hasher = context.hasher
+        if context.partition and not self.supports_partitions:
+            raise ConfigError(
+                f"source {self.source!r}: connector {type(self).__name__} cannot read by "
+                "partition; remove 'partitions' from the source's entry in the sources file"
+            )
         try:
             self.settings = self.Settings.model_validate(dict(context.settings))
         except ValidationError as exc:

@@ -45,6 +45,7 @@ class SqlConnector(Connector):
     """Declarations a SQL connector makes; reading, paging and counting are done here."""
 
     Settings: ClassVar[type[BaseModel]] = SqlSettings
+    supports_partitions = True  # slices by the integer key: key % n == i
     table_name: ClassVar[str]
     columns: ClassVar[tuple[str, ...]]
     updated_at_column: ClassVar[str]
@@ -117,6 +118,8 @@ class SqlConnector(Connector):
         table = self._reflect()
         updated, key = table.c[self.updated_at_column], table.c[self.key_column]
         query = select(*(table.c[name] for name in self.columns)).order_by(updated, key)
+        if (part := self.context.slice()) is not None:
+            query = query.where(key % part[1] == part[0])
         limit = self.context.batch_size
         last: tuple[Any, Any] | None = None
         if cursor is not None:

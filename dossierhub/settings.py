@@ -56,7 +56,20 @@ class SourceConfig(BaseModel):
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     lookback_seconds: float = Field(default=300, ge=0)
     schedule: str | None = "@hourly"
+    # Scale-out: sync this many disjoint slices in parallel (one cursor each).
+    partitions: int = Field(default=1, ge=1, le=64)
+    retries: int = Field(default=3, ge=0, le=20)
+    timeout_minutes: float = Field(default=60, gt=0)
+    # The DAG's verify step fails the run past these thresholds.
+    max_quarantine_share: float = Field(default=0.05, ge=0, le=1)
+    max_reconciliation_gap: int = Field(default=0, ge=0)
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    def partition_names(self) -> list[str]:
+        """[""] for an unpartitioned source, else ["0/n", ..., "n-1/n"]."""
+        if self.partitions == 1:
+            return [""]
+        return [f"{i}/{self.partitions}" for i in range(self.partitions)]
 
 
 class SourcesFile(BaseModel):

@@ -42,15 +42,24 @@ def source_config(settings: Settings, name: str) -> SourceConfig:
     return sources[name]
 
 
-def open_connector(settings: Settings, name: str, config: SourceConfig | None = None) -> Connector:
+def open_connector(
+    settings: Settings,
+    name: str,
+    config: SourceConfig | None = None,
+    *,
+    partition: str = "",
+    overrides: dict[str, object] | None = None,
+) -> Connector:
+    """A connector for a configured source; `overrides` replace settings (e.g. from Airflow)."""
     config = config or source_config(settings, name)
     cls = connector_class(config.connector)
     return cls(
         ConnectorContext(
             source=name,
-            settings=config.settings,
+            settings={**config.settings, **(overrides or {})},
             hasher=settings.hasher(),
             batch_size=config.batch_size,
             lookback=timedelta(seconds=config.lookback_seconds),
+            partition=partition,
         )
     )

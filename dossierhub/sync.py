@@ -89,16 +89,17 @@ def sync_source(
     connector_name: str | None = None,
     description: str | None = None,
     full_refresh: bool = False,
-    partition: str = "",
     progress: ProgressCallback | None = None,
 ) -> SyncResult:
     """Sync one source into the registry and return the run's counts.
 
     `full_refresh` reads the whole source again, ignoring the saved cursor (the registry is
-    upserted, never emptied). Raises `SyncLockedError` when the same source and partition is
+    upserted, never emptied). A connector made for one partition syncs that slice with its
+    own cursor and lock, so partitions of one source can sync at once on several workers. Raises `SyncLockedError` when the same source and partition is
     already syncing, and re-raises any source error after recording the run as failed.
     """
     source = connector.source
+    partition = connector.context.partition  # each partition has its own cursor and lock
     store.ensure_ready(engine)
     with engine.begin() as conn:
         store.register_source(
