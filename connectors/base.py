@@ -113,6 +113,8 @@ class Connector(ABC):
     Settings: ClassVar[type[BaseModel]]
     # Shown in error messages so a reader knows which file holds the mapping.
     mapping_file: ClassVar[str] = "connectors/"
+    # The setting holding the source's secret, filled from an Airflow Connection's password.
+    secret_setting: ClassVar[str | None] = None
     # Whether read() honours ConnectorContext.partition (disjoint slices of the source).
     supports_partitions: ClassVar[bool] = False
     # Native fields holding personal identifiers, and the canonical field each becomes.

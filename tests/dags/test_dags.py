@@ -1,0 +1,249 @@
+"""The Airflow DAGs: parsing, and real runs with `dag.test()` against the reference systems."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from dossierhub import store
+from dossierhub.sync import sync_source
+from models import migrate
+from models.tables import dossier, sync_run, sync_state
+from simulators import tax
+from tests.conftest import unavailable
+
+RUNNER = Path(__file__).with_name("dag_runner.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        import airflow  # noqa: F401
+    except ImportError as exc:
+        unavailable("Apache Airflow (pip install -e '.[dev]')", exc)
+    home = tmp_path_factory.mktemp("airflow")
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=_env(home, {}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return home
+
+
+def _env(home: Path, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOSSIERHUB_", "AIRFLOW"))}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        PYTHONPATH=str(ROOT),
+        DOSSIERHUB_HASH_KEY="dag-test-key-" + "d" * 32,
+        **extra,
+    )
+    return env
+
+
+def run(home: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, str(RUNNER), *args],
+        env=_env(home, env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in reversed(result.stdout.splitlines()) if line.strip())
+    return dict(json.loads(line.removeprefix("RESULT ")))
+
+
+def sources_file(path: Path, body: str) -> str:
+    path.write_text("sources:\n" + body, encoding="utf-8")
+    return str(path)
+
+
+def test_dag_folder_parses_one_dag_per_source_without_touching_any(
+    airflow_home: Path, tmp_path: Path
+) -> None:
+    file = sources_file(
+        tmp_path / "sources.yaml",
+        "  tax:\n    connector: tax\n    schedule: '@daily'\n    retries: 4\n    timeout_minutes: 20\n"
+        "    settings: {url: 'postgresql+psycopg://nobody:pw@127.0.0.1:1/none'}\n"
+        "  tax_north:\n    connector: tax\n    schedule: '*/15 * * * *'\n    partitions: 3\n"
+        "    settings: {url: 'mysql+pymysql://nobody@127.0.0.1:1/none'}\n",
+    )
+    parsed = run(airflow_home, {"DOSSIERHUB_SOURCES_FILE": file}, "parse")
+    assert parsed["import_errors"] == {}
+    dags = parsed["dags"]
+    assert set(dags) == {
+        "dossierhub_sync_tax",
+        "dossierhub_sync_tax_north",
+        "dossierhub_statistics",
+    }
+    tax_dag = dags["dossierhub_sync_tax"]
+    assert tax_dag["schedule"] == "0 0 * * *" and tax_dag["max_active_runs"] == 1
+    assert tax_dag["tasks"]["sync"]["retries"] == 4
+    assert tax_dag["tasks"]["sync"]["timeout_s"] == 20 * 60
+    assert tax_dag["tasks"]["sync"]["exponential_backoff"] >= 2  # doubling delays
+    assert tax_dag["tasks"]["sync"]["outlets"] == ["dossierhub://registry/tax"]
+    assert tax_dag["tasks"]["sync"]["upstream"] == ["check"]
+    assert tax_dag["tasks"]["verify"]["upstream"] == ["sync"]
+    assert dags["dossierhub_sync_tax_north"]["schedule"] == "*/15 * * * *"
+    statistics = dags["dossierhub_statistics"]
+    assert statistics["timetable"] == "AssetTriggeredTimetable"
+    assert "dossierhub://registry/tax" in statistics["schedule"]
+    assert "dossierhub://registry/tax_north" in statistics["schedule"]
+
+
+@pytest.fixture
+def province(tmp_path: Path, pg_url: str) -> Iterator[dict[str, Any]]:
+    """Two Tax offices (one partitioned) in SQLite files, a PostgreSQL registry, a sources file."""
+    north, south = tmp_path / "north.db", tmp_path / "south.db"
+    truths = {
+        "tax": tax.generate(f"sqlite:///{north}", rows=900, seed=31, malformed_share=0.02),
+        "tax_south": tax.generate(f"sqlite:///{south}", rows=400, seed=32, malformed_share=0.02),
+    }
+    file = sources_file(
+        tmp_path / "sources.yaml",
+        f"  tax:\n    connector: tax\n    partitions: 3\n    retries: 0\n    settings: {{url: 'sqlite:///{north}'}}\n"
+        f"  tax_south:\n    connector: tax\n    retries: 0\n    settings: {{url: 'sqlite:///{south}'}}\n",
+    )
+    registry = store.open_registry(pg_url)
+    migrate.upgrade(registry)
+    yield {"file": file, "registry": registry, "url": pg_url, "truths": truths, "dir": tmp_path}
+    registry.dispose()
+
+
+def test_dag_runs_fill_the_registry_like_the_cli_does(
+    airflow_home: Path, province: dict[str, Any]
+) -> None:
+    env = {"DOSSIERHUB_SOURCES_FILE": province["file"], "DOSSIERHUB_REGISTRY_URL": province["url"]}
+    runs = run(
+        airflow_home,
+        env,
+        "test",
+        "dossierhub_sync_tax",
+        "dossierhub_sync_tax_south",
+        "dossierhub_statistics",
+    )
+    assert {dag: r["state"] for dag, r in runs.items()} == dict.fromkeys(runs, "success")
+    assert sorted(k for k in runs["dossierhub_sync_tax"]["tasks"] if k.startswith("sync")) == [
+        "sync[0]",
+        "sync[1]",
+        "sync[2]",
+    ]
+    registry: Engine = province["registry"]
+    with registry.connect() as conn:
+        cursors = conn.execute(select(sync_state.c.source_system, sync_state.c.partition)).all()
+    assert sorted(map(tuple, cursors)) == [
+        ("tax", "0/3"),
+        ("tax", "1/3"),
+        ("tax", "2/3"),
+        ("tax_south", ""),
+    ]
+
+    # The same data synced by the engine directly, as `dossierhub sync` does.
+    reference = store.open_registry(f"sqlite:///{province['dir'] / 'cli.db'}")
+    migrate.upgrade(reference)
+    from dossierhub.settings import Settings
+    from dossierhub.sources import open_connector
+
+    os.environ["DOSSIERHUB_SOURCES_FILE"] = province["file"]
+    try:
+        settings = Settings(hash_key="dag-test-key-" + "d" * 32)  # type: ignore[arg-type]
+        for name in ("tax", "tax_south"):
+            sync_source(reference, open_connector(settings, name))
+    finally:
+        del os.environ["DOSSIERHUB_SOURCES_FILE"]
+    with registry.connect() as a, reference.connect() as b:
+        assert store.digest(a) == store.digest(b)
+    reference.dispose()
+
+
+def test_broken_source_fails_its_own_dag_only(airflow_home: Path, province: dict[str, Any]) -> None:
+    # Credentials come from Airflow Connections: the sources file only names the connectors
+    # (tax_south's file setting points nowhere; its Connection gives the real database).
+    south = province["dir"] / "south.db"
+    file = sources_file(
+        province["dir"] / "broken.yaml",
+        "  tax_broken:\n    connector: tax\n    retries: 0\n"
+        "    settings: {url: 'postgresql+psycopg://reader:s3cret@127.0.0.1:1/thue'}\n"
+        "  tax_south:\n    connector: tax\n    retries: 0\n"
+        "    settings: {url: 'sqlite:////nonexistent/south.db'}\n",
+    )
+    env = {
+        "DOSSIERHUB_SOURCES_FILE": file,
+        "AIRFLOW_CONN_DOSSIERHUB_REGISTRY": province["url"].replace(
+            "postgresql+psycopg", "postgresql"
+        ),
+        "AIRFLOW_CONN_DOSSIERHUB_SOURCE_TAX_SOUTH": json.dumps(
+            {"conn_type": "sqlite", "host": str(south)}
+        ),
+    }
+    runs = run(airflow_home, env, "test", "dossierhub_sync_tax_broken", "dossierhub_sync_tax_south")
+    assert runs["dossierhub_sync_tax_broken"]["state"] == "failed"
+    assert runs["dossierhub_sync_tax_broken"]["tasks"]["check[-1]"] == "failed"
+    assert runs["dossierhub_sync_tax_south"]["state"] == "success"
+    with province["registry"].connect() as conn:
+        sources = conn.execute(select(dossier.c.source_system).distinct()).scalars().all()
+        landed = conn.execute(select(func.count()).select_from(dossier)).scalar_one()
+    assert sources == ["tax_south"]
+    assert landed == province["truths"]["tax_south"].valid
+
+
+def test_rerun_after_a_failed_partition_loads_only_what_is_missing(
+    airflow_home: Path, province: dict[str, Any]
+) -> None:
+    env = {"DOSSIERHUB_SOURCES_FILE": province["file"], "DOSSIERHUB_REGISTRY_URL": province["url"]}
+    registry: Engine = province["registry"]
+    # Another worker holds partition 1/3: that mapped task fails, the others land.
+    with store.sync_lock_held(registry, source_system="tax", partition="1/3"):
+        first = run(airflow_home, env, "test", "dossierhub_sync_tax")
+    assert first["dossierhub_sync_tax"]["state"] == "failed"
+    assert first["dossierhub_sync_tax"]["tasks"]["sync[1]"] == "failed"
+    with registry.connect() as conn:
+        landed = conn.execute(select(func.count()).select_from(dossier)).scalar_one()
+    assert 0 < landed < province["truths"]["tax"].valid
+
+    second = run(airflow_home, env, "test", "dossierhub_sync_tax")
+    assert second["dossierhub_sync_tax"]["state"] == "success"
+    with registry.connect() as conn:
+        last = conn.execute(
+            select(sync_run.c.partition, sync_run.c.inserted)
+            .where(sync_run.c.status == "succeeded")
+            .order_by(sync_run.c.id.desc())
+            .limit(3)
+        ).all()
+        total = conn.execute(select(func.count()).select_from(dossier)).scalar_one()
+    inserted = {p: n for p, n in last}
+    assert inserted["0/3"] == 0 and inserted["2/3"] == 0 and inserted["1/3"] > 0
+    assert total == province["truths"]["tax"].valid
+
+
+def test_verify_fails_the_run_when_too_much_is_quarantined(
+    airflow_home: Path, province: dict[str, Any]
+) -> None:
+    dirty = province["dir"] / "dirty.db"
+    tax.generate(f"sqlite:///{dirty}", rows=300, seed=40, malformed_share=0.2)
+    file = sources_file(
+        province["dir"] / "dirty.yaml",
+        "  tax_dirty:\n    connector: tax\n    retries: 0\n    max_quarantine_share: 0.05\n"
+        f"    settings: {{url: 'sqlite:///{dirty}'}}\n",
+    )
+    env = {"DOSSIERHUB_SOURCES_FILE": file, "DOSSIERHUB_REGISTRY_URL": province["url"]}
+    runs = run(airflow_home, env, "test", "dossierhub_sync_tax_dirty")["dossierhub_sync_tax_dirty"]
+    assert runs["state"] == "failed"
+    assert runs["tasks"]["sync[-1]"] == "success"  # the data landed; the run is flagged
+    assert runs["tasks"]["verify[-1]"] == "failed"
