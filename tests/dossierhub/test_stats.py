@@ -225,5 +225,5 @@ def test_refresh_touches_only_changed_days_and_repeats_harmlessly(province: Engi
 
 @pytest.mark.parametrize("bad", ["sector,nope", "'; DROP TABLE dossier; --", "day,month"])
 def test_unknown_grouping_is_refused_with_the_choices(province: Engine, bad: str) -> None:
-    with province.connect() as conn, pytest.raises(ConfigError, match="choose from|at most one"):
+    with province.connect() as conn, pytest.raises(ConfigError, match=r"choose from|at most one"):
         stats.indicators(conn, period=Period.parse("2026"), by=bad.split(","))
