@@ -1,0 +1,117 @@
+"""Secrets stay out of output, logs and the registry; personal identifiers are never stored."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import String, cast, create_engine, select
+
+from dossierhub import store
+from models import migrate
+from models.tables import metadata
+from simulators import tax
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "Pw-" + "7f3a9c" * 4  # PostgreSQL trusts local connections, so any password works
+HASH_KEY = "hash-key-never-printed-" + "k" * 20
+
+
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERHUB_")}
+    full.update(env, PYTHONPATH=str(ROOT), COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "dossierhub", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_full_run_never_prints_or_logs_a_secret(pg_url: str, tmp_path: Path) -> None:
+    source = pg_url.replace("postgres@", f"postgres:{PASSWORD}@")
+    tax.generate(pg_url, rows=800, seed=4, malformed_share=0.05)
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n  tax:\n    connector: tax\n    batch_size: 100\n    settings:\n      url: ${TAX_URL}\n",
+        encoding="utf-8",
+    )
+    env = {
+        "DOSSIERHUB_REGISTRY_URL": f"sqlite:///{tmp_path / 'registry.db'}",
+        "DOSSIERHUB_SOURCES_FILE": str(sources),
+        "DOSSIERHUB_HASH_KEY": HASH_KEY,
+        "TAX_URL": source,
+        # The most talkative logging the libraries offer.
+        "PYTHONWARNINGS": "always",
+    }
+    outputs = []
+    for args in (
+        ["db", "upgrade"],
+        ["sync", "tax"],
+        ["runs", "--format", "json"],
+        ["quarantine", "list", "--format", "json"],
+        ["reconcile", "-f", "json"],
+        ["sources", "--format", "json"],
+    ):
+        result = cli(args, env)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout + result.stderr)
+    # A failing run too: its error message must not carry the password either.
+    env["TAX_URL"] = source.replace("127.0.0.1:5432", "127.0.0.1:1")
+    failed = cli(["sync", "tax"], env)
+    assert failed.returncode == 1 and "cannot reach the database" in failed.stderr
+    outputs.append(failed.stdout + failed.stderr)
+    everything = "\n".join(outputs)
+    assert PASSWORD not in everything
+    assert HASH_KEY not in everything
+    assert "***" in failed.stderr  # the URL is shown, masked
+
+    registry = create_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    with registry.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(select(*(cast(c, String) for c in table.c))):
+                text = " ".join(str(v) for v in row)
+                assert PASSWORD not in text and HASH_KEY not in text, table.name
+    registry.dispose()
+
+
+def test_engine_logging_at_debug_carries_no_secret(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import timedelta
+
+    from pydantic import SecretStr
+
+    from connectors.base import ConnectorContext
+    from connectors.tax import TaxConnector
+    from dossierhub.privacy import IdentifierHasher
+    from dossierhub.sync import sync_source
+
+    tax.generate(pg_url, rows=300, seed=6, malformed_share=0.05)
+    registry = store.open_registry(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate.upgrade(registry)
+    connector = TaxConnector(
+        ConnectorContext(
+            source="tax",
+            settings={"url": pg_url.replace("postgres@", f"postgres:{PASSWORD}@")},
+            hasher=IdentifierHasher(SecretStr(HASH_KEY)),
+            batch_size=100,
+            lookback=timedelta(0),
+        )
+    )
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+        try:
+            sync_source(registry, connector)
+        finally:
+            logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert logged  # the engine's SQL log really was captured
+    assert PASSWORD not in logged and HASH_KEY not in logged
+    assert PASSWORD not in repr(connector.context) and PASSWORD not in repr(connector.settings)
+    registry.dispose()
