@@ -211,6 +211,10 @@ _PATTERN_HELP = {
     "locality_code": "is not a 2, 3 or 5 digit administrative unit code",
     "applicant_key": "is not a keyed hash (64 hex digits): identifiers must be hashed",
 }
+_TEXT_HELP = (
+    "contains control characters or legacy-encoded text (TCVN3/VNI, or UTF-8 read as "
+    "Windows-1252); the source must send Unicode"
+)
 
 
 def _reasons(name: str, error: Any) -> list[Reason]:
@@ -222,13 +226,16 @@ def _reasons(name: str, error: Any) -> list[Reason]:
         for part in message.split("; "):
             field_name = part.split(" ", 1)[0]
             known = field_name in DossierRecord.model_fields
-            found.append(Reason(field_name if known else "record", "inconsistent", part))
+            code = "out_of_range" if "out of range" in part else "inconsistent"
+            found.append(Reason(field_name if known else "record", code, part))
         return found
-    if error["type"] == "string_pattern_mismatch" and name in _PATTERN_HELP:
+    if error["type"] == "string_pattern_mismatch":
         shown = str(error["input"])[:40]
         if name == "applicant_key":
             shown = f"{len(str(error['input']))} characters"
-        return [Reason(name, "invalid_format", f"{shown!r} {_PATTERN_HELP[name]}")]
+        if name in _PATTERN_HELP:
+            return [Reason(name, "invalid_format", f"{shown!r} {_PATTERN_HELP[name]}")]
+        return [Reason(name, "invalid_text", f"{shown!r} {_TEXT_HELP}")]
     return [Reason(name or "record", error["type"], error["msg"])]
 
 

@@ -110,15 +110,20 @@ AgencyCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{2,3}(\.[0-9A-Z]{2,3}){2}\.
 DossierCode = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-/_]{2,63}$")]
 # Administrative unit codes: province 2 digits, district 3, commune 5.
 LocalityCode = Annotated[str, Field(pattern=r"^(\d{2}|\d{3}|\d{5})$")]
+# No online public service dossier predates this; anything earlier is a broken date.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 # Vietnam has kept UTC+7 without summer time since 1975, so a fixed offset converts
 # local times exactly (and far faster than a zone lookup per value).
 _LOCAL_OFFSET = timedelta(hours=7)
 
 _SPACE = frozenset(" \t\r\n\v\f\u00a0")
 
-# Free text may hold any printable character but never NUL (PostgreSQL refuses it).
+# Free text is Unicode (NFC) Vietnamese: no control characters (PostgreSQL refuses NUL), and
+# none of the Latin-1 symbols U+00A1-U+00BF or C1 controls that betray legacy-encoded text
+# (TCVN3, VNI) or UTF-8 mis-decoded as Windows-1252 ("Ä\x90Äƒng kÃ½"), nor U+FFFD.
+_CLEAN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xa1-\xbf\ufffd]*$"
 Code = Annotated[str, Field(max_length=64)]
-Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
+Text = Annotated[str, Field(max_length=2000, pattern=_CLEAN_TEXT)]
 
 
 class DossierRecord(BaseModel):
@@ -141,7 +146,7 @@ class DossierRecord(BaseModel):
     national_dossier_code: DossierCode | None = None
     procedure_code: ProcedureCode
     procedure_name: Text | None = None
-    sector: Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")] | None = None
+    sector: Annotated[str, Field(max_length=255, pattern=_CLEAN_TEXT)] | None = None
     agency_code: AgencyCode
     received_by: AgencyCode | None = None
     locality_code: LocalityCode | None = None
@@ -150,7 +155,7 @@ class DossierRecord(BaseModel):
     channel: Channel
     service_level: ServiceLevel | None = None
     status: Status
-    status_raw: Annotated[str, Field(max_length=64, pattern=r"^[^\x00]*$")] | None = None
+    status_raw: Annotated[str, Field(max_length=64, pattern=_CLEAN_TEXT)] | None = None
     submitted_at: datetime | None = None
     received_at: datetime
     due_at: datetime | None = None
@@ -203,6 +208,11 @@ class DossierRecord(BaseModel):
         if len(self.procedure_code) > 8:
             values["procedure_code"] = self.procedure_code[:8]
         received = self.received_at
+        if not EARLIEST <= received <= datetime.now(UTC) + timedelta(days=1):
+            raise ValueError(
+                f"received_at {received.isoformat()} is out of range "
+                f"({EARLIEST.date().isoformat()} to today)"
+            )
         problems = [
             f"{name} {when.isoformat()} is before received_at {received.isoformat()}"
             for name in ("due_at", "finished_at", "returned_at")

@@ -51,7 +51,9 @@ def test_api_queries_run_and_writes_are_refused_on_the_read_only_role(
     for source in ("one_stop", "tax"):
         with writer.begin() as conn:
             store.write_batch(
-                conn, source_system=source, records=[r for r in SCENARIO if r.source_system == source]
+                conn,
+                source_system=source,
+                records=[r for r in SCENARIO if r.source_system == source],
             )
     stats.refresh(writer)
     with reader.connect() as conn:
