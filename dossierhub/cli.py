@@ -445,6 +445,39 @@ def reconcile(
     _export([{k: row[k] for k in keep} for row in rows], fmt, output, f"reconciliation {period}")
 
 
+# -- connectors -----------------------------------------------------------------------------
+connectors_app = typer.Typer(
+    help="Installed connectors and their conformance.", no_args_is_help=True
+)
+app.add_typer(connectors_app, name="connectors")
+
+
+@connectors_app.command("list")
+def connectors_list(fmt: FormatOption = Format.table) -> None:
+    """Connectors installed through the dossierhub.connectors entry points."""
+    from importlib.metadata import entry_points
+
+    rows = []
+    for ep in sorted(entry_points(group="dossierhub.connectors"), key=lambda e: e.name):
+        try:
+            cls = ep.load()
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            status = "ok"
+        except Exception as exc:  # a broken package must not hide the others
+            doc, status = "", f"cannot load: {type(exc).__name__}: {exc}"
+        package = ep.dist.name if ep.dist else ""
+        rows.append(
+            {
+                "connector": ep.name,
+                "class": ep.value,
+                "package": package,
+                "status": status,
+                "about": doc,
+            }
+        )
+    _emit(rows, fmt, "connectors")
+
+
 # -- simulators -----------------------------------------------------------------------------
 @simulate_app.command("tax")
 def simulate_tax(
