@@ -32,11 +32,14 @@ from dossierhub import linkage
 from dossierhub.errors import ConfigError
 from models.dossier import Status
 from models.tables import (
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
     dossier,
     dossier_case,
     quarantine,
     reconciliation,
     stats_daily,
+    stats_monthly,
     stats_state,
     sync_run,
 )
@@ -53,20 +56,7 @@ DIMENSIONS = {
     "service_level": "service_level",
 }
 TIME_GRAINS = ("day", "month", "quarter", "year")
-MEASURES = (
-    "received",
-    "received_online",
-    "received_full_online",
-    "with_fee",
-    "paid_online",
-    "digitised",
-    "resolved",
-    "resolved_early",
-    "resolved_on_time",
-    "resolved_late",
-    "result_digitised",
-)
-_KEY_COLUMNS = tuple(c.name for c in stats_daily.primary_key.columns)
+MEASURES = ROLLUP_MEASURES
 _CLOSED = (Status.NOT_ACCEPTED, Status.WITHDRAWN, Status.STOPPED)
 _CAPABLE = ("full_online", "partial_online")
 _DAY_CHUNK = 31
@@ -100,6 +90,7 @@ def refresh(engine: Engine) -> RefreshResult:
         days = sorted(touched)
         for start in range(0, len(days), _DAY_CHUNK):
             rebuild_days(conn, days[start : start + _DAY_CHUNK])
+        rebuild_months(conn, sorted({day.replace(day=1) for day in days}))
         values = {"watermark": high, "refreshed_at": datetime.now(UTC)}
         if state is None:
             conn.execute(insert(stats_state).values(name="rollup", **values))
@@ -154,10 +145,32 @@ def rebuild_days(conn: Connection, days: Sequence[date]) -> None:
         conn.execute(
             insert(stats_daily),
             [
-                {**dict(zip(_KEY_COLUMNS, key, strict=True)), **values}
+                {
+                    "day": key[0],
+                    "month": key[0].replace(day=1),
+                    **dict(zip(ROLLUP_DIMENSIONS, key[1:], strict=True)),
+                    **values,
+                }
                 for key, values in totals.items()
             ],
         )
+
+
+def rebuild_months(conn: Connection, months: Sequence[date]) -> None:
+    """Fold the daily rollup of these months into the monthly one (one statement each way)."""
+    if not months:
+        return
+    d = stats_daily.c
+    conn.execute(delete(stats_monthly).where(stats_monthly.c.month.in_(months)))
+    dims = [d[name] for name in ROLLUP_DIMENSIONS]
+    conn.execute(
+        insert(stats_monthly).from_select(
+            ["month", *ROLLUP_DIMENSIONS, *ROLLUP_MEASURES],
+            select(d.month, *dims, *(func.sum(d[m]) for m in ROLLUP_MEASURES))
+            .where(d.month.in_(months))
+            .group_by(d.month, *dims),
+        )
+    )
 
 
 # -- indicators ---------------------------------------------------------------------------
@@ -195,12 +208,17 @@ def indicators(
     names = parse_grouping(by)
     dims = [n for n in names if n in DIMENSIONS]
     grain = next((n for n in names if n in TIME_GRAINS), None)
-    s = stats_daily.c
+    # Whole-month periods read the monthly rollup (about 30 times fewer rows); a daily
+    # series or a period not on month boundaries reads the daily one.
+    monthly = grain != "day" and period.start.day == 1 and period.end.day == 1
+    table = stats_monthly if monthly else stats_daily
+    s = table.c
+    when = s.month if monthly else s.day
     columns = [s[DIMENSIONS[n]] for n in dims]
     if grain:
-        columns.append(s.day)
+        columns.append(when)
     query = select(*columns, *(func.sum(s[m]).label(m) for m in MEASURES)).where(
-        s.day >= period.start, s.day < period.end
+        when >= period.start, when < period.end
     )
     if portal_only:
         query = query.where(s.in_portal.is_(True))

@@ -235,33 +235,68 @@ dossier_case = Table(
     Index(None, "finished_day"),
 )
 
-# Daily rollup of cases, maintained for the days a sync touched: an indicator query reads
-# O(groups x days) rows here instead of scanning dossiers. Received counts sit on the
-# receipt day, resolution counts on the finishing day.
+# Rollups of cases, maintained for the days a sync touched: an indicator query reads
+# O(groups x periods) rows here instead of scanning dossiers. Received counts sit on the
+# receipt day, resolution counts on the finishing day. The monthly table folds the daily one;
+# whole-month periods (months, quarters, years) read it, day-level series read the daily one.
+ROLLUP_DIMENSIONS = (
+    "in_portal",
+    "source_system",
+    "sector",
+    "agency_code",
+    "locality_code",
+    "admin_level",
+    "procedure_code",
+    "channel",
+    "service_level",
+)
+ROLLUP_MEASURES = (
+    "received",
+    "received_online",
+    "received_full_online",
+    "with_fee",
+    "paid_online",
+    "digitised",
+    "resolved",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "result_digitised",
+)
+
+
+def _rollup_columns() -> list[Column[Any]]:
+    kinds: dict[str, Any] = {
+        "in_portal": Boolean,
+        "source_system": String(64),
+        "sector": String(255),
+        "agency_code": String(64),
+        "locality_code": String(8),
+        "admin_level": String(16),
+        "procedure_code": String(32),
+        "channel": String(16),
+        "service_level": String(16),
+    }
+    return [
+        *(Column(name, kinds[name], primary_key=True) for name in ROLLUP_DIMENSIONS),
+        *(Column(name, Integer, nullable=False, server_default="0") for name in ROLLUP_MEASURES),
+    ]
+
+
 stats_daily = Table(
     "stats_daily",
     metadata,
     Column("day", Date, primary_key=True),
-    Column("in_portal", Boolean, primary_key=True),
-    Column("source_system", String(64), primary_key=True),
-    Column("sector", String(255), primary_key=True),
-    Column("agency_code", String(64), primary_key=True),
-    Column("locality_code", String(8), primary_key=True),
-    Column("admin_level", String(16), primary_key=True),
-    Column("procedure_code", String(32), primary_key=True),
-    Column("channel", String(16), primary_key=True),
-    Column("service_level", String(16), primary_key=True),
-    Column("received", Integer, nullable=False, server_default="0"),
-    Column("received_online", Integer, nullable=False, server_default="0"),
-    Column("received_full_online", Integer, nullable=False, server_default="0"),
-    Column("with_fee", Integer, nullable=False, server_default="0"),
-    Column("paid_online", Integer, nullable=False, server_default="0"),
-    Column("digitised", Integer, nullable=False, server_default="0"),
-    Column("resolved", Integer, nullable=False, server_default="0"),
-    Column("resolved_early", Integer, nullable=False, server_default="0"),
-    Column("resolved_on_time", Integer, nullable=False, server_default="0"),
-    Column("resolved_late", Integer, nullable=False, server_default="0"),
-    Column("result_digitised", Integer, nullable=False, server_default="0"),
+    Column("month", Date, nullable=False),  # first day of the day's month
+    *_rollup_columns(),
+    Index(None, "month"),
+)
+
+stats_monthly = Table(
+    "stats_monthly",
+    metadata,
+    Column("month", Date, primary_key=True),
+    *_rollup_columns(),
 )
 
 # How far statistics have caught up with the registry (dossier.last_changed_at).

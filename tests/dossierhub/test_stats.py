@@ -227,3 +227,17 @@ def test_refresh_touches_only_changed_days_and_repeats_harmlessly(province: Engi
 def test_unknown_grouping_is_refused_with_the_choices(province: Engine, bad: str) -> None:
     with province.connect() as conn, pytest.raises(ConfigError, match=r"choose from|at most one"):
         stats.indicators(conn, period=Period.parse("2026"), by=bad.split(","))
+
+
+def test_daily_series_adds_up_to_the_monthly_rollup(province: Engine) -> None:
+    with province.connect() as conn:
+        days = stats.indicators(conn, period=Period.parse("2026-01"), by=["day"])
+    month = one(province, "2026-01")
+    for measure in stats.MEASURES:
+        assert sum(row[measure] for row in days) == month[measure], measure
+    assert [row["day"] for row in days if row["received"]] == [
+        "2026-01-05",
+        "2026-01-10",
+        "2026-01-15",
+        "2026-01-31",
+    ]

@@ -1,4 +1,4 @@
-"""statistics: cases, daily rollup, reconciliation, API tokens
+"""statistics: cases, daily and monthly rollups, reconciliation, API tokens
 
 Revision ID: 0002
 Revises: 0001
@@ -95,6 +95,7 @@ def upgrade() -> None:
     op.create_table(
         "stats_daily",
         sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
         sa.Column("in_portal", sa.Boolean(), nullable=False),
         sa.Column("source_system", sa.String(length=64), nullable=False),
         sa.Column("sector", sa.String(length=255), nullable=False),
@@ -129,6 +130,46 @@ def upgrade() -> None:
             name=op.f("pk_stats_daily"),
         ),
     )
+    with op.batch_alter_table("stats_daily", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_stats_daily_month"), ["month"], unique=False)
+
+    op.create_table(
+        "stats_monthly",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("in_portal", sa.Boolean(), nullable=False),
+        sa.Column("source_system", sa.String(length=64), nullable=False),
+        sa.Column("sector", sa.String(length=255), nullable=False),
+        sa.Column("agency_code", sa.String(length=64), nullable=False),
+        sa.Column("locality_code", sa.String(length=8), nullable=False),
+        sa.Column("admin_level", sa.String(length=16), nullable=False),
+        sa.Column("procedure_code", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("service_level", sa.String(length=16), nullable=False),
+        sa.Column("received", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("received_online", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("received_full_online", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("with_fee", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("paid_online", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("digitised", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("resolved", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("resolved_early", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("resolved_on_time", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("resolved_late", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("result_digitised", sa.Integer(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint(
+            "month",
+            "in_portal",
+            "source_system",
+            "sector",
+            "agency_code",
+            "locality_code",
+            "admin_level",
+            "procedure_code",
+            "channel",
+            "service_level",
+            name=op.f("pk_stats_monthly"),
+        ),
+    )
     op.create_table(
         "stats_state",
         sa.Column("name", sa.String(length=32), nullable=False),
@@ -140,6 +181,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("stats_state")
+    op.drop_table("stats_monthly")
+    with op.batch_alter_table("stats_daily", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_stats_daily_month"))
+
     op.drop_table("stats_daily")
     with op.batch_alter_table("reconciliation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reconciliation_source_system_period_taken_at"))
