@@ -1,0 +1,715 @@
+"""File-drop transport: daily export files (CSV or XML) a sector system leaves in a folder.
+
+A connector for one such system subclasses `FileDropConnector`, declares its columns and the
+envelope of its files (CSV trailer marker; XML root, record and count elements), and writes one
+mapping function, `map_row`. Everything below is done here, once.
+
+**Which files.** Every `*.csv` and `*.xml` in the folder named by the setting `folder`, read in
+file-name order (sector systems name exports by day, so name order is day order). Hidden files
+(`.name`) and other suffixes (`.tmp`, `.part`, markers) are ignored.
+
+**Completeness.** A file still being written is left alone, without a trace, for a later run:
+
+* CSV: complete when its last non-blank line is the trailer `<marker>,<n>`; `n` must equal the
+  number of data lines, or the whole file is reported (a lost or extra line is not guessed at);
+* XML: complete when it ends with the root's closing tag; it must then be well formed, carry no
+  DOCTYPE, and its count element must equal the number of records, or the whole file is reported;
+* any file: its size and modification time must not change while it is copied (an in-place
+  writer still at work). Each file is read from a private copy, so the rows read are exactly
+  the bytes that were hashed, whatever the exporter does to the original meanwhile.
+
+**The manifest lives in the cursor.** The cursor the engine commits with each batch is
+
+    {"manifest": 1,
+     "done": {"<sha256>": {"name": ..., "size": ..., "mtime_ns": ...}, ...},
+     "current": {"name": ..., "sha256": ..., "row": <records of it already in a batch>} | null}
+
+so data and manifest move in one transaction. A file whose content hash is in `done` is never
+read again, whatever its name (a re-delivered copy loads nothing). A corrected file re-issued
+for a past day has a new hash and is read in full; its records carry the source's version (the
+connector maps a last-change column to `source_updated_at`), so the engine updates exactly the
+records whose version moved and leaves the others unchanged. After a crash, the file named in
+`current` is resumed after its last committed record when its hash is unchanged, and read from
+the start when it was replaced meanwhile. `(name, size, mtime_ns)` of a done file lets a run skip
+it without hashing it again. The manifest grows by one entry per distinct file content.
+
+**Bad input never stops a run and never loads.** A line that is not UTF-8, breaks CSV quoting or
+has the wrong number of fields becomes a record the connector rejects with the reason (its id
+recovered from the line when it is plainly there, else `<file>#row<n>`); it keeps only the
+line's text with identifier-like digit runs masked. A file that cannot be read, or whose
+envelope is broken, becomes one rejected record `<file>#file` naming the problem.
+
+Memory is bounded by the batch size (rows are streamed; a line or an XML value is capped), plus
+the manifest. `count(period)` streams the files too, but remembers the ids it counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import re
+import stat
+import tempfile
+from abc import abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+from xml.parsers import expat
+
+from pydantic import BaseModel
+
+from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, Period, RawRecord
+from dossierhub.errors import FatalSourceError, Reason, RecordRejected
+from models.dossier import DossierRecord
+
+log = logging.getLogger(__name__)
+
+# Payload keys the transport adds to a record (native columns never start with "_").
+ORIGIN = "_origin"  # where the record was read: "<file>#row<n>", or "<file>" for a whole file
+REJECTED = "_rejected"  # why the transport could not read it: a Reason as a dict
+TEXT = "_text"  # the unreadable line, identifier-like digit runs masked
+
+MANIFEST_VERSION = 1
+SUFFIXES = (".csv", ".xml")
+MAX_LINE = 1 << 20  # bytes; a longer CSV line is rejected, not held in memory
+MAX_VALUE = 100_000  # characters of one XML value, same reason
+_CHUNK = 1 << 16
+_BOM = b"\xef\xbb\xbf"
+# 9+ digit runs (citizen IDs, tax codes, 0101234567-001) in text kept from unreadable lines.
+_IDENTIFIER_LIKE = re.compile(r"(?<!\d)\d{9,}(?:-\d{3})?(?!\d)")
+
+
+class FileDropSettings(BaseModel):
+    folder: Path
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    name: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """A private, immutable copy of one file and the hash of exactly those bytes."""
+
+    name: str
+    path: Path
+    sha256: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def is_xml(self) -> bool:
+        return self.name.lower().endswith(".xml")
+
+
+@dataclass(frozen=True, slots=True)
+class _Envelope:
+    complete: bool
+    problem: Reason | None = None
+    header: tuple[str, ...] = ()  # CSV column names
+    records: int = 0
+
+
+class _FileProblem(Exception):
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(reason.message)
+        self.reason = reason
+
+
+@dataclass
+class Manifest:
+    """The files a source has delivered, as the cursor records them (see the module doc)."""
+
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)
+    current: dict[str, Any] | None = None
+    _seen: set[tuple[str, int, int]] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._seen = {(e["name"], e["size"], e["mtime_ns"]) for e in self.done.values()}
+
+    @classmethod
+    def from_cursor(cls, cursor: Cursor | None, source: str) -> Manifest:
+        if cursor is None:
+            return cls()
+        done: Any = cursor.get("done")
+        current: Any = cursor.get("current")
+        valid = (
+            cursor.get("manifest") == MANIFEST_VERSION
+            and isinstance(done, dict)
+            and all(
+                isinstance(e, dict) and {"name", "size", "mtime_ns"} <= e.keys()
+                for e in done.values()
+            )
+            and (
+                current is None
+                or (isinstance(current, dict) and {"name", "sha256", "row"} <= current.keys())
+            )
+        )
+        if not valid:
+            raise FatalSourceError(
+                source,
+                "the saved cursor is not a file-drop manifest (version "
+                f"{MANIFEST_VERSION}); run the sync with --full-refresh to read every file again",
+            )
+        return cls({h: dict(e) for h, e in done.items()}, dict(current) if current else None)
+
+    def skips(self, listed: _Listed) -> bool:
+        """A file already done under this name, size and modification time: not even hashed."""
+        return (listed.name, listed.size, listed.mtime_ns) in self._seen
+
+    def resume_at(self, snapshot: _Snapshot) -> int:
+        """Records of this content already committed (0 unless a crash cut it short)."""
+        if self.current is not None and self.current["sha256"] == snapshot.sha256:
+            return int(self.current["row"])
+        return 0
+
+    def finish(self, snapshot: _Snapshot) -> None:
+        entry = {"name": snapshot.name, "size": snapshot.size, "mtime_ns": snapshot.mtime_ns}
+        self.done[snapshot.sha256] = entry
+        self._seen.add((snapshot.name, snapshot.size, snapshot.mtime_ns))
+        self.current = None
+
+    def cursor(self) -> Cursor:
+        """A copy: the engine writes it while the next batch is read."""
+        return {
+            "manifest": MANIFEST_VERSION,
+            "done": {h: dict(e) for h, e in self.done.items()},
+            "current": dict(self.current) if self.current else None,
+        }
+
+
+class FileDropConnector(Connector):
+    """Declarations a file-drop connector makes; listing, reading and counting are done here.
+
+    A subclass declares the native `columns` its mapping reads (a CSV header lacking one
+    rejects the file), the `key_column` holding the record's id, the `received_column` and the
+    `time_formats` (strptime) that date a dossier for `count`, the CSV `csv_trailer` marker and
+    the XML `xml_root`, `xml_record` and `xml_count` element names; and implements `map_row`.
+    Record payloads hold native values as text, None for an empty value.
+    """
+
+    Settings: ClassVar[type[BaseModel]] = FileDropSettings
+    columns: ClassVar[tuple[str, ...]]
+    key_column: ClassVar[str]
+    # Ids recovered from an unreadable line must look like this (a receipt code by default).
+    key_pattern: ClassVar[str] = r"[0-9A-Za-z][0-9A-Za-z.\-/_]{2,127}"
+    received_column: ClassVar[str]
+    time_formats: ClassVar[tuple[str, ...]]
+    csv_delimiter: ClassVar[str] = ","
+    csv_trailer: ClassVar[str]
+    xml_root: ClassVar[str]
+    xml_record: ClassVar[str]
+    xml_count: ClassVar[str]
+
+    def __init__(self, context: ConnectorContext) -> None:
+        super().__init__(context)
+        self.folder: Path = self.settings.folder  # type: ignore[attr-defined]
+        self._key = re.compile(self.key_pattern)
+
+    @abstractmethod
+    def map_row(self, raw: RawRecord) -> DossierRecord:
+        """The canonical record of one readable native row (see `Connector.to_canonical`)."""
+
+    def to_canonical(self, raw: RawRecord) -> DossierRecord:
+        """A record the transport could not read is rejected with its reason; others are mapped."""
+        rejected = raw.payload.get(REJECTED)
+        if isinstance(rejected, dict):
+            raise RecordRejected(
+                [Reason(str(rejected["field"]), str(rejected["code"]), str(rejected["message"]))]
+            )
+        return self.map_row(raw)
+
+    def parse_time(self, value: str) -> datetime:
+        """A native time in one of `time_formats` (naive local time); ValueError otherwise."""
+        text = value.strip()
+        for pattern in self.time_formats:
+            try:
+                return datetime.strptime(text, pattern)
+            except ValueError:
+                continue
+        raise ValueError(f"{value!r} matches none of {', '.join(self.time_formats)}")
+
+    # -- the contract -----------------------------------------------------------------------
+    def check(self) -> Health:
+        files = self._listing()
+        return Health(True, f"drop folder {self.folder} readable, {len(files)} export files")
+
+    def read(self, cursor: Cursor | None) -> Iterator[Batch]:
+        manifest = Manifest.from_cursor(cursor, self.source)
+        limit = self.context.batch_size
+        pending: list[RawRecord] = []
+        moved = False  # the manifest changed since the last cursor handed out
+        with tempfile.TemporaryDirectory(prefix="dossierhub-drop-") as scratch:
+            for listed in self._listing():
+                if manifest.skips(listed):
+                    continue
+                try:
+                    snapshot = self._snapshot(listed, Path(scratch))
+                except OSError as exc:
+                    # Not recorded as done: a later run tries again (permissions fixed, ...).
+                    pending.append(self._file_rejected(listed.name, _unreadable(listed, exc)))
+                    continue
+                if snapshot is None or snapshot.sha256 in manifest.done:
+                    continue  # still being written, or a content already loaded
+                envelope = self._envelope(snapshot)
+                if not envelope.complete:
+                    log.info("source %r: %s is not complete yet", self.source, snapshot.name)
+                elif envelope.problem is not None:
+                    pending.append(self._file_rejected(snapshot.name, envelope.problem))
+                    manifest.finish(snapshot)
+                    moved = True
+                else:
+                    start = manifest.resume_at(snapshot)
+                    current = {"name": snapshot.name, "sha256": snapshot.sha256, "row": start}
+                    manifest.current = current
+                    for number, raw in self._records(snapshot, envelope, start):
+                        pending.append(raw)
+                        current["row"] = number
+                        if len(pending) >= limit:
+                            yield Batch(pending, manifest.cursor())
+                            pending, moved = [], False
+                    manifest.finish(snapshot)
+                    moved = True
+                snapshot.path.unlink()
+            if pending or moved:
+                yield Batch(pending, manifest.cursor())
+
+    def count(self, period: Period | None) -> int:
+        """Distinct ids of the readable records received in `period` (every one when None).
+
+        Copies of one content are counted once; ids are remembered, so memory grows with the
+        dossiers counted (unlike `read`).
+        """
+        counted: set[str] = set()
+        hashes: set[str] = set()
+        with tempfile.TemporaryDirectory(prefix="dossierhub-drop-") as scratch:
+            for listed in self._listing():
+                try:
+                    snapshot = self._snapshot(listed, Path(scratch))
+                except OSError:
+                    continue
+                if snapshot is None or snapshot.sha256 in hashes:
+                    continue
+                hashes.add(snapshot.sha256)
+                envelope = self._envelope(snapshot)
+                if envelope.complete and envelope.problem is None:
+                    for _, raw in self._records(snapshot, envelope, 0):
+                        if raw.source_id is not None and self._received_in(raw, period):
+                            counted.add(raw.source_id)
+                snapshot.path.unlink()
+        return len(counted)
+
+    def _received_in(self, raw: RawRecord, period: Period | None) -> bool:
+        if period is None:
+            return True
+        value = raw.payload.get(self.received_column)
+        if REJECTED in raw.payload or not isinstance(value, str):
+            return False
+        try:
+            day: date = self.parse_time(value).date()
+        except ValueError:
+            return False
+        return period.start <= day < period.end
+
+    # -- the folder -------------------------------------------------------------------------
+    def _listing(self) -> list[_Listed]:
+        folder = self.folder
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            raise FatalSourceError(
+                self.source,
+                f"drop folder {folder} {what} (check the 'folder' setting of the source, "
+                "and that the share is mounted)",
+            )
+        try:
+            with os.scandir(folder) as scan:
+                names = sorted(
+                    (e.name, e.path)
+                    for e in scan
+                    if not e.name.startswith(".") and e.name.lower().endswith(SUFFIXES)
+                )
+        except OSError as exc:
+            raise FatalSourceError(
+                self.source,
+                f"drop folder {folder} cannot be listed ({exc.strerror}); check the 'folder' "
+                "setting and the folder's permissions",
+            ) from None
+        listed = []
+        for name, path in names:
+            try:
+                info = os.stat(path)
+            except OSError:
+                listed.append(_Listed(name, Path(path), -1, -1))  # reported when opened
+                continue
+            if stat.S_ISREG(info.st_mode):
+                listed.append(_Listed(name, Path(path), info.st_size, info.st_mtime_ns))
+        return listed
+
+    def _snapshot(self, listed: _Listed, scratch: Path) -> _Snapshot | None:
+        """Copy and hash the file; None when it changed while being copied.
+
+        One copy at a time: each snapshot overwrites the previous one in `scratch`.
+        """
+        digest = hashlib.sha256()
+        copy = scratch / "snapshot"
+        with listed.path.open("rb") as source, copy.open("wb") as target:
+            before = os.fstat(source.fileno())
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                target.write(chunk)
+            after = os.fstat(source.fileno())
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            log.info("source %r: %s changed while being read", self.source, listed.name)
+            copy.unlink()
+            return None
+        return _Snapshot(listed.name, copy, digest.hexdigest(), after.st_size, after.st_mtime_ns)
+
+    def _file_rejected(self, name: str, reason: Reason) -> RawRecord:
+        log.warning("source %r: %s", self.source, reason.message)
+        return RawRecord(f"{name}#file", {ORIGIN: name, REJECTED: reason.as_dict()})
+
+    # -- envelopes --------------------------------------------------------------------------
+    def _envelope(self, snapshot: _Snapshot) -> _Envelope:
+        try:
+            if snapshot.is_xml:
+                return self._xml_envelope(snapshot)
+            return self._csv_envelope(snapshot)
+        except _FileProblem as problem:
+            return _Envelope(True, problem.reason)
+
+    def _csv_envelope(self, snapshot: _Snapshot) -> _Envelope:
+        with snapshot.path.open("rb") as fh:
+            lines = _lines(fh)
+            first = next(lines, None)
+            data, last = -1, None  # the trailer is counted, then taken off
+            for line in lines:
+                if line is None or line.strip():
+                    data, last = data + 1, line
+        if first is None or last is None:
+            return _Envelope(False)
+        declared = self._trailer(last, snapshot.name)
+        if declared is None:
+            return _Envelope(False)
+        header = self._csv_header(first, snapshot.name)
+        if declared != data:
+            raise _FileProblem(
+                Reason(
+                    "file",
+                    "row_count_mismatch",
+                    f"{snapshot.name}: the trailer declares {declared} rows but the file "
+                    f"holds {data}; ask the source to re-issue the file",
+                )
+            )
+        return _Envelope(True, header=header, records=data)
+
+    def _trailer(self, line: bytes | None, name: str) -> int | None:
+        """The row count of a trailer line, or None when the line is no trailer."""
+        try:
+            fields = next(csv.reader([(line or b"").decode()], delimiter=self.csv_delimiter))
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            return None
+        if not fields or fields[0].strip() != self.csv_trailer:
+            return None
+        if len(fields) != 2 or not fields[1].strip().isdigit():
+            raise _FileProblem(
+                Reason(
+                    "file",
+                    "bad_trailer",
+                    f"{name}: trailer {','.join(fields)[:80]!r} is not "
+                    f"'{self.csv_trailer}{self.csv_delimiter}<rows>'",
+                )
+            )
+        return int(fields[1])
+
+    def _csv_header(self, line: bytes | None, name: str) -> tuple[str, ...]:
+        try:
+            text = (line or b"").removeprefix(_BOM).decode()
+            header = tuple(
+                h.strip()
+                for h in next(csv.reader([text], delimiter=self.csv_delimiter, strict=True))
+            )
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            raise _FileProblem(
+                Reason(
+                    "file",
+                    "bad_header",
+                    f"{name}: the header line is not UTF-8 CSV; ask the source to re-issue "
+                    "the file in UTF-8",
+                )
+            ) from None
+        missing = [column for column in self.columns if column not in header]
+        if missing or len(set(header)) != len(header):
+            problem = f"columns {', '.join(missing)} missing" if missing else "repeated columns"
+            raise _FileProblem(
+                Reason(
+                    "file",
+                    "bad_header",
+                    f"{name}: {problem} in the header (check the export at the source or the "
+                    f"mapping in {self.mapping_file})",
+                )
+            )
+        return header
+
+    def _xml_envelope(self, snapshot: _Snapshot) -> _Envelope:
+        with snapshot.path.open("rb") as fh:
+            fh.seek(max(0, snapshot.size - 512))
+            tail = fh.read().rstrip()
+        if not tail.endswith(f"</{self.xml_root}>".encode()):
+            return _Envelope(False)
+        parser = self._xml_parser(snapshot.name)
+        records = sum(1 for _ in parser.records(snapshot.path))
+        if parser.declared != records:
+            declared = "no" if parser.declared is None else str(parser.declared)
+            raise _FileProblem(
+                Reason(
+                    "file",
+                    "row_count_mismatch",
+                    f"{snapshot.name}: <{self.xml_count}> declares {declared} records but the "
+                    f"file holds {records}; ask the source to re-issue the file",
+                )
+            )
+        return _Envelope(True, records=records)
+
+    def _xml_parser(self, name: str) -> _XmlRecords:
+        return _XmlRecords(name, self.xml_root, self.xml_record, self.xml_count)
+
+    # -- records ----------------------------------------------------------------------------
+    def _records(
+        self, snapshot: _Snapshot, envelope: _Envelope, start: int
+    ) -> Iterator[tuple[int, RawRecord]]:
+        """(number, record) of each record after the first `start` ones."""
+        if snapshot.is_xml:
+            parsed = self._xml_parser(snapshot.name).records(snapshot.path)
+            for number, (values, problem) in enumerate(parsed, start=1):
+                if number > start:
+                    yield number, self._xml_record(snapshot.name, number, values, problem)
+            return
+        with snapshot.path.open("rb") as fh:
+            lines = _lines(fh)
+            next(lines)  # the header, read by the envelope
+            number = 0
+            for line in lines:
+                if line is not None and not line.strip():
+                    continue
+                number += 1
+                if number > envelope.records:
+                    return  # the trailer
+                if number > start:
+                    yield number, self._csv_record(snapshot.name, number, envelope.header, line)
+
+    def _csv_record(
+        self, name: str, number: int, header: tuple[str, ...], line: bytes | None
+    ) -> RawRecord:
+        origin = f"{name}#row{number}"
+        if line is None:
+            message = f"row {number} of {name} is over {MAX_LINE} bytes"
+            return self._line_rejected(origin, header, "", "line_too_long", message)
+        try:
+            text = line.decode()
+        except UnicodeDecodeError as exc:
+            return self._line_rejected(
+                origin,
+                header,
+                line.decode(errors="backslashreplace"),
+                "invalid_encoding",
+                f"row {number} of {name} is not UTF-8 text (byte 0x{line[exc.start]:02X} at "
+                f"position {exc.start}); ask the source to re-issue the file in UTF-8",
+            )
+        try:
+            values = next(csv.reader([text], delimiter=self.csv_delimiter, strict=True))
+        except csv.Error as exc:
+            return self._line_rejected(
+                origin,
+                header,
+                text,
+                "broken_csv",
+                f"row {number} of {name} is not valid CSV ({exc}: a quote left open?)",
+            )
+        if len(values) != len(header):
+            return self._line_rejected(
+                origin,
+                header,
+                text,
+                "field_count",
+                f"row {number} of {name} has {len(values)} fields, the header {len(header)} "
+                "(a separator or quote out of place?)",
+            )
+        payload: dict[str, Any] = {k: (v or None) for k, v in zip(header, values, strict=True)}
+        payload[ORIGIN] = origin
+        key = (payload.get(self.key_column) or "").strip()
+        return RawRecord(key or origin, payload)
+
+    def _line_rejected(
+        self, origin: str, header: tuple[str, ...], text: str, code: str, message: str
+    ) -> RawRecord:
+        # A line that cannot be split into columns cannot have its identifiers hashed field
+        # by field: keep it for the operator with every identifier-like digit run masked.
+        masked = _IDENTIFIER_LIKE.sub("<masked>", text)[:2000]
+        payload = {
+            ORIGIN: origin,
+            REJECTED: Reason("record", code, message).as_dict(),
+            TEXT: masked,
+        }
+        return RawRecord(self._recover_key(text, header) or origin, payload)
+
+    def _recover_key(self, text: str, header: tuple[str, ...]) -> str | None:
+        """The record's id, when the fields up to its column are plainly intact."""
+        index = header.index(self.key_column)
+        parts = text.split(self.csv_delimiter)
+        if index >= len(parts) or '"' in self.csv_delimiter.join(parts[: index + 1]):
+            return None
+        key = parts[index].strip()
+        return key if self._key.fullmatch(key) else None
+
+    def _xml_record(
+        self, name: str, number: int, values: dict[str, str], problem: str | None
+    ) -> RawRecord:
+        origin = f"{name}#row{number}"
+        payload: dict[str, Any] = dict.fromkeys(self.columns)
+        payload.update((k, v or None) for k, v in values.items())
+        payload[ORIGIN] = origin
+        if problem is not None:
+            message = f"record {number} of {name}: {problem}"
+            payload[REJECTED] = Reason("record", "bad_xml_record", message).as_dict()
+        key = (payload.get(self.key_column) or "").strip()
+        return RawRecord(key or origin, payload)
+
+
+def _unreadable(listed: _Listed, exc: OSError) -> Reason:
+    return Reason(
+        "file",
+        "unreadable",
+        f"{listed.name} cannot be read ({exc.strerror or type(exc).__name__}); check the file "
+        "and its permissions in the drop folder",
+    )
+
+
+def _lines(fh: BinaryIO) -> Iterator[bytes | None]:
+    """Physical lines without their ending; None for a line over MAX_LINE bytes (skipped)."""
+    while True:
+        line = fh.readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            while (rest := fh.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+            continue
+        yield line.rstrip(b"\r\n")
+
+
+class _XmlRecords:
+    """Streams the record elements of one XML export with expat, refusing any DTD.
+
+    A DOCTYPE is refused as soon as it starts, so no entity is ever declared: entity expansion
+    (billion laughs) and external entities (XXE) cannot happen, and undeclared entities are
+    well-formedness errors. Records are handed out per 64 KiB chunk parsed.
+    """
+
+    def __init__(self, name: str, root: str, record: str, count: str) -> None:
+        self.name, self.root, self.record, self.count = name, root, record, count
+        self.declared: int | None = None
+        self._depth = 0
+        self._values: dict[str, str] | None = None
+        self._problem: str | None = None
+        self._field: str | None = None
+        self._text: list[str] = []
+        self._size = 0
+        self._count_text: list[str] | None = None
+        self._ready: list[tuple[dict[str, str], str | None]] = []
+
+    def records(self, path: Path) -> Iterator[tuple[dict[str, str], str | None]]:
+        """(values, problem) per record element; raises _FileProblem for a broken file."""
+        parser = expat.ParserCreate()
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        parser.buffer_text = True
+        parser.StartDoctypeDeclHandler = self._refuse_doctype
+        parser.EntityDeclHandler = self._refuse_doctype
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._chars
+        with path.open("rb") as fh:
+            while True:
+                chunk = fh.read(_CHUNK)
+                try:
+                    parser.Parse(chunk, not chunk)
+                except expat.ExpatError as exc:
+                    raise self._problem_at(exc) from None
+                ready, self._ready = self._ready, []
+                yield from ready
+                if not chunk:
+                    return
+
+    def _problem_at(self, exc: expat.ExpatError) -> _FileProblem:
+        return _FileProblem(
+            Reason(
+                "file",
+                "malformed_xml",
+                f"{self.name} is not well-formed XML: {expat.ErrorString(exc.code)} at line "
+                f"{exc.lineno}, column {exc.offset}; ask the source to re-issue the file",
+            )
+        )
+
+    def _refuse_doctype(self, *_: Any) -> None:
+        raise _FileProblem(
+            Reason(
+                "file",
+                "doctype_refused",
+                f"{self.name} declares a DOCTYPE; entity declarations are refused (they can "
+                "expand without limit or read other files): ask the source for plain XML",
+            )
+        )
+
+    def _start(self, name: str, _attributes: dict[str, str]) -> None:
+        self._depth += 1
+        depth = self._depth
+        if depth == 1 and name != self.root:
+            raise _FileProblem(
+                Reason(
+                    "file",
+                    "malformed_xml",
+                    f"{self.name}: the root element is <{name}>, not <{self.root}>",
+                )
+            )
+        if depth == 2:
+            if name == self.record:
+                self._values, self._problem = {}, None
+            elif name == self.count:
+                self._count_text = []
+        elif depth == 3 and self._values is not None:
+            if name in self._values:
+                self._problem = self._problem or f"element <{name}> appears twice"
+            self._field, self._text, self._size = name, [], 0
+        elif depth > 3 and self._values is not None:
+            self._problem = self._problem or f"element <{name}> inside <{self._field}>"
+
+    def _chars(self, data: str) -> None:
+        if self._depth == 3 and self._field is not None:
+            self._size += len(data)
+            if self._size > MAX_VALUE:
+                self._problem = self._problem or f"<{self._field}> is over {MAX_VALUE} characters"
+            else:
+                self._text.append(data)
+        elif self._depth == 2 and self._count_text is not None:
+            self._count_text.append(data)
+
+    def _end(self, name: str) -> None:
+        depth, self._depth = self._depth, self._depth - 1
+        if depth == 3 and self._values is not None and self._field == name:
+            self._values.setdefault(name, "".join(self._text))
+            self._field = None
+        elif depth == 2 and name == self.record and self._values is not None:
+            self._ready.append((self._values, self._problem))
+            self._values = None
+        elif depth == 2 and name == self.count and self._count_text is not None:
+            text = "".join(self._count_text).strip()
+            self.declared = int(text) if text.isdigit() else None
+            self._count_text = None
