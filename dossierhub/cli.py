@@ -495,6 +495,29 @@ def simulate_tax(
     typer.echo(truth.as_json())
 
 
+SeedOption = Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")]
+MalformedOption = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Share of deliberately malformed records.")
+]
+
+
+@simulate_app.command("finance")
+def simulate_finance(
+    folder: Annotated[Path, typer.Option(help="Drop folder to write the daily export files into.")],
+    days: Annotated[int, typer.Option(min=1, help="How many daily files.")] = 30,
+    rows_per_day: Annotated[int, typer.Option(min=1, help="Dossiers per daily file.")] = 200,
+    seed: SeedOption = 1,
+    malformed_share: MalformedOption = 0.02,
+) -> None:
+    """Write the Finance department's daily CSV/XML exports; prints the truth as one JSON line."""
+    from simulators import finance
+
+    truth = finance.generate(
+        folder, days=days, rows_per_day=rows_per_day, seed=seed, malformed_share=malformed_share
+    )
+    typer.echo(truth.as_json())
+
+
 # -- demo -----------------------------------------------------------------------------------
 @app.command()
 def demo(
