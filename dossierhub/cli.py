@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
@@ -478,6 +478,54 @@ def connectors_list(fmt: FormatOption = Format.table) -> None:
     _emit(rows, fmt, "connectors")
 
 
+@connectors_app.command("test")
+def connectors_test(
+    source: Annotated[str, typer.Argument(help="A source from the sources file.")],
+) -> None:
+    """Run the conformance checks on a configured source (reads it; changes nothing)."""
+    from connectors import testing
+
+    settings = _settings()
+    connector = open_connector(settings, source)
+    checks: list[tuple[str, Callable[[], object]]] = [
+        ("check() reports the source healthy", lambda: testing.check_health(connector)),
+    ]
+    state: dict[str, Any] = {}
+
+    def full_read() -> None:
+        state["reading"] = testing.check_pagination(connector)
+
+    checks += [
+        ("pagination ends; batch size changes nothing", full_read),
+        ("source ids are unique", lambda: testing.check_unique_ids(connector, state["reading"])),
+        (
+            "every record maps or is rejected with reasons",
+            lambda: testing.check_mapping(connector, state["reading"].records),
+        ),
+        (
+            "resuming from a saved cursor skips nothing",
+            lambda: testing.check_resume(connector, state["reading"]),
+        ),
+        ("count() agrees with read()", lambda: testing.check_count(connector, state["reading"])),
+    ]
+    failed = 0
+    try:
+        for title, check in checks:
+            try:
+                check()
+            except (AssertionError, KeyError) as exc:
+                failed += 1
+                out.print(f"[red]FAIL[/] {title}: {exc}", highlight=False)
+                if "reading" not in state:
+                    break
+            else:
+                out.print(f"[green]ok[/]   {title}")
+    finally:
+        connector.close()
+    if failed:
+        raise typer.Exit(1)
+
+
 # -- simulators -----------------------------------------------------------------------------
 @simulate_app.command("tax")
 def simulate_tax(
@@ -514,6 +562,25 @@ def simulate_finance(
 
     truth = finance.generate(
         folder, days=days, rows_per_day=rows_per_day, seed=seed, malformed_share=malformed_share
+    )
+    typer.echo(truth.as_json())
+
+
+@simulate_app.command("land")
+def simulate_land(
+    url: Annotated[str, typer.Option(help="Database URL to load (PostgreSQL or SQLite).")],
+    rows: Annotated[int, typer.Option(min=0, help="How many dossiers.")] = 5_000,
+    seed: SeedOption = 1,
+    malformed_share: MalformedOption = 0.02,
+    forwarded: Annotated[
+        int, typer.Option(min=0, help="Dossiers received at one-stop centres and forwarded.")
+    ] = 200,
+) -> None:
+    """Build the Land office's registration database; prints the truth as one JSON line."""
+    from simulators import land
+
+    truth = land.generate(
+        url, rows=rows, seed=seed, malformed_share=malformed_share, forwarded=forwarded
     )
     typer.echo(truth.as_json())
 
