@@ -191,3 +191,25 @@ def test_demo_builds_syncs_and_balances(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "registry.db").exists()
     again = run(["demo", "--rows", "800"], {}, tmp_path)
     assert again.returncode == 0 and "inserted 0" in again.stdout
+
+
+def test_connectors_list_and_conformance_test_of_a_configured_source(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    listed = run(["connectors", "list", "--format", "json"], env, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    names = {row["connector"]: row["status"] for row in json.loads(listed.stdout)}
+    assert names["tax"] == "ok" and names["land"] == "ok" and names["finance"] == "ok"
+    run(
+        ["simulate", "tax", "--url", env["TAX_URL"], "--rows", "300", "--malformed-share", "0.1"],
+        env,
+        tmp_path,
+    )
+    passed = run(["connectors", "test", "tax"], env, tmp_path)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert passed.stdout.count("ok ") == 6
+    env["TAX_URL"] = f"sqlite:///{tmp_path / 'missing.db'}"
+    failed = run(["connectors", "test", "tax"], env, tmp_path)
+    assert (
+        failed.returncode == 1 and "FAIL" in failed.stdout and "tb_hoso not found" in failed.stdout
+    )
