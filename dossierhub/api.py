@@ -376,7 +376,8 @@ bearer = HTTPBearer(
     description="A token from `dossierhub tokens create --role ROLE`.",
 )
 _CHALLENGE = 'Bearer realm="dossierhub"'
-_query_names: dict[int, frozenset[str]] = {}
+# Each route keeps the names of the query parameters it declares (worked out once).
+_QUERY_NAMES = "_dossierhub_query_names"
 
 
 def _engine(request: Request) -> Engine:
@@ -413,10 +414,11 @@ def _refuse_unknown_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known = _query_names.get(id(route))
+    known: frozenset[str] | None = getattr(route, _QUERY_NAMES, None)
     if known is None:
         flat = get_flat_dependant(route.dependant)
-        known = _query_names[id(route)] = frozenset(p.alias for p in flat.query_params)
+        known = frozenset(p.alias for p in flat.query_params)
+        setattr(route, _QUERY_NAMES, known)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         takes = ", ".join(sorted(known)) or "no query parameters"
@@ -539,7 +541,7 @@ def _grouping(by: str, *, allowed: Sequence[str] | None = None) -> list[str]:
     return names
 
 
-def DayQuery(description: str) -> Any:
+def day_query(description: str) -> Any:
     """A day written YYYY-MM-DD, and only so (a bare number is not read as a timestamp)."""
     return Query(
         pattern=r"^\d{4}-\d{2}-\d{2}$",
@@ -957,10 +959,10 @@ def get_dossiers(
     ] = None,
     channel: ChannelFilter = None,
     received_from: Annotated[
-        str | None, DayQuery("First local receipt day (inclusive), YYYY-MM-DD.")
+        str | None, day_query("First local receipt day (inclusive), YYYY-MM-DD.")
     ] = None,
     received_to: Annotated[
-        str | None, DayQuery("Last local receipt day (inclusive), YYYY-MM-DD.")
+        str | None, day_query("Last local receipt day (inclusive), YYYY-MM-DD.")
     ] = None,
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE, description=f"Dossiers per page, at most {MAX_PAGE}.")
@@ -1036,6 +1038,8 @@ async def _security_headers(
     headers.setdefault("X-Frame-Options", "DENY")
     if request.url.path.startswith(API_PREFIX):
         headers.setdefault("Cache-Control", "no-store")
+    if headers.get("content-type", "").startswith("text/html"):
+        headers.setdefault("Content-Security-Policy", DASHBOARD_CSP)
     return response
 
 
@@ -1063,10 +1067,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
-        return FileResponse(
-            STATIC_DIR / "index.html",
-            headers={"Content-Security-Policy": DASHBOARD_CSP, "Cache-Control": "no-cache"},
-        )
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly() -> Response:
