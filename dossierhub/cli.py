@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, select
 
 from connectors.base import Period
 from dossierhub import export, stats, store
+from dossierhub.cli_api import serve, tokens_app
 from dossierhub.errors import DossierHubError
 from dossierhub.settings import Settings, SourceConfig, load_sources
 from dossierhub.sources import open_connector, source_config
@@ -44,6 +45,8 @@ simulate_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(tokens_app, name="tokens")
+app.command()(serve)
 
 out = Console()
 err = Console(stderr=True)
@@ -585,61 +588,125 @@ def simulate_land(
     typer.echo(truth.as_json())
 
 
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 to listen on.")]
+
+
+@simulate_app.command("social_insurance")
+def simulate_social_insurance(
+    port: PortOption = 8101,
+    rows: Annotated[int, typer.Option(min=1, help="How many dossiers.")] = 10_000,
+    seed: SeedOption = 1,
+    malformed_share: MalformedOption = 0.02,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SOCIAL_INSURANCE_CLIENT_SECRET",
+            help="OAuth2 client secret clients must present (default: the demo secret).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the Social Insurance REST API (OAuth2, cursor pages, 429s) until Ctrl-C."""
+    from simulators import social_insurance
+
+    social_insurance.serve(
+        port,
+        rows=rows,
+        seed=seed,
+        malformed_share=malformed_share,
+        client_secret=client_secret or social_insurance.DEMO_CLIENT_SECRET,
+    )
+
+
+@simulate_app.command("one_stop")
+def simulate_one_stop(
+    port: PortOption = 8102,
+    rows: Annotated[int, typer.Option(min=1, help="How many dossiers.")] = 10_000,
+    seed: SeedOption = 1,
+    malformed_share: MalformedOption = 0.02,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ONE_STOP_API_KEY",
+            help="API key clients must send (default: the demo key).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the provincial one-stop portal's REST API (API key, page/offset) until Ctrl-C."""
+    from simulators import one_stop
+
+    one_stop.serve(
+        port,
+        rows=rows,
+        seed=seed,
+        malformed_share=malformed_share,
+        api_key=api_key or one_stop.DEMO_API_KEY,
+    )
+
+
 # -- demo -----------------------------------------------------------------------------------
 @app.command()
 def demo(
-    rows: Annotated[int, typer.Option(min=1, help="Dossiers in the demo Tax system.")] = 5_000,
-    var: Annotated[Path, typer.Option(help="Folder for the demo databases.")] = Path("var"),
+    rows: Annotated[int, typer.Option(min=50, help="Dossiers per reference system.")] = 5_000,
+    var: Annotated[Path, typer.Option(help="Folder for the demo databases and files.")] = Path(
+        "var"
+    ),
 ) -> None:
-    """Build the reference Tax system, sync it into the registry and show what landed."""
-    from simulators import tax
+    """Build all five reference sector systems, sync them, and show what statistics gain."""
+    from simulators import province
 
     settings = _settings(mode="demo")
     if "DOSSIERHUB_REGISTRY_URL" not in os.environ:
         settings.registry_url = SecretStr(f"sqlite:///{var / 'registry.db'}")
-    tax_url = f"sqlite:///{var / 'tax.db'}"
-    var.mkdir(parents=True, exist_ok=True)
-    err.print(f"building the reference Tax system ({rows:,} dossiers) in {var / 'tax.db'} ...")
-    truth = tax.generate(tax_url, rows=rows, seed=2026, malformed_share=0.02)
     engine = _registry(settings, ready=False)
     migrate.upgrade(engine)
-    config = SourceConfig(
-        connector="tax", description="Tax office (demo, SQLite)", settings={"url": tax_url}
-    )
-    result = _run_sync(settings, engine, "tax", config, full_refresh=False)
+    err.print(f"building the reference province ({rows:,} dossiers a system) in {var}/ ...")
+    rows_out = []
+    balanced = True
+    with province.running(var, rows=rows) as systems:
+        for system in systems:
+            config = SourceConfig(
+                connector=system.connector, description=system.description, settings=system.settings
+            )
+            result = _run_sync(settings, engine, system.name, config, full_refresh=False)
+            with engine.connect() as conn:
+                held = conn.execute(
+                    select(func.count()).where(dossier.c.source_system == system.name)
+                ).scalar_one()
+                set_aside = conn.execute(
+                    select(func.count()).where(
+                        quarantine.c.source_system == system.name, quarantine.c.resolved.is_(False)
+                    )
+                ).scalar_one()
+            ok = held + set_aside == system.rows
+            balanced &= ok
+            rows_out.append(
+                {
+                    "source": system.name,
+                    "source rows": f"{system.rows:,}",
+                    "read": f"{result.rows_read:,}",
+                    "inserted": f"{result.inserted:,}",
+                    "quarantined": f"{result.quarantined:,}",
+                    "registry + quarantine": f"{held + set_aside:,}",
+                    "balanced": "yes" if ok else "NO",
+                }
+            )
+    _emit(rows_out, Format.table, "sync of every reference system")
+    stats.refresh(engine)
     with engine.connect() as conn:
-        landed = conn.execute(
-            select(dossier.c.channel, func.count())
-            .where(dossier.c.source_system == "tax")
-            .group_by(dossier.c.channel)
-        ).all()
-        reasons = conn.execute(
-            select(quarantine.c.reason, func.count())
-            .where(quarantine.c.source_system == "tax", quarantine.c.resolved.is_(False))
-            .group_by(quarantine.c.reason)
-            .order_by(func.count().desc())
-        ).all()
-    in_registry = sum(n for _, n in landed)
-    in_quarantine = sum(n for _, n in reasons)
+        [headline] = stats.coverage(conn, period=stats.ALL_TIME_PERIOD)
+    portal, unified = headline["portal_online_rate"] or 0.0, headline["unified_online_rate"] or 0.0
     out.print(
-        f"\n[bold]sync run {result.run_id}[/]: read {result.rows_read:,}, inserted {result.inserted:,}, "
-        f"updated {result.updated:,}, unchanged {result.unchanged:,}, quarantined {result.quarantined:,} "
-        f"in {result.duration_s:.1f} s"
+        f"\n[bold]Online rate, portal only:[/] {portal:.1%} of {headline['portal_received']:,} dossiers"
+        f"\n[bold]Online rate, unified:    [/] {unified:.1%} of {headline['unified_received']:,} dossiers"
+        " (forwarded dossiers counted once)"
     )
     out.print(
-        f"registry {store.safe_registry_url(settings.registry_url)}: {in_registry:,} tax dossiers "
-        + ", ".join(f"{channel} {n:,}" for channel, n in sorted(landed))
-    )
-    out.print(f"quarantine: {in_quarantine:,} records")
-    for reason, n in reasons:
-        out.print(f"  {n:>5,}  {reason}")
-    balanced = in_registry + in_quarantine == truth.rows
-    out.print(
-        f"source rows {truth.rows:,} = registry {in_registry:,} + quarantine {in_quarantine:,}: "
-        + ("[green]balanced[/]" if balanced else "[red]NOT balanced[/]")
-    )
-    out.print(
-        "next: `dossierhub runs`, `dossierhub quarantine list`, `dossierhub quarantine show ID`"
+        "\nnext: `dossierhub coverage --period 2026 --by sector`, `dossierhub stats --by month`, "
+        "`dossierhub quarantine list`;\n"
+        "dashboard: `dossierhub tokens create --role statistics`, then `dossierhub serve` and "
+        "open http://127.0.0.1:8000/ with that token"
     )
     if not balanced:
         raise typer.Exit(1)

@@ -628,6 +628,14 @@ def _first_line(exc: BaseException) -> str:
     return message.splitlines()[0] if message else type(exc).__name__
 
 
+def analyze(engine: Engine) -> None:
+    """Refresh the planner's statistics of the tables a sync writes (PostgreSQL only)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE dossier, dossier_event, quarantine")
+
+
 def digest(conn: Connection, *, source_system: str | None = None) -> str:
     """A SHA-256 over every dossier's canonical columns and its status history.
 

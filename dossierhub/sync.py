@@ -129,7 +129,10 @@ def sync_source(
             writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{source}")
             pending: Future[None] | None = None
 
+            next_analyze = 1000
+
             def write(mapped: Mapped, batch: Batch) -> None:
+                nonlocal next_analyze
                 with engine.begin() as conn:
                     counts = store.write_batch(
                         conn,
@@ -144,6 +147,11 @@ def sync_source(
                 result.add(counts)
                 if batch.cursor is not None:
                     result.cursor_after = batch.cursor
+                if result.inserted >= next_analyze:
+                    # A bulk load outgrows the planner's statistics; refresh them as the
+                    # table grows tenfold, so batch lookups keep using the indexes.
+                    store.analyze(engine)
+                    next_analyze *= 10
 
             def settle() -> None:
                 nonlocal pending

@@ -111,7 +111,9 @@ dossier = Table(
     *canonical_columns(),
     Column("first_seen_at", UtcDateTime, nullable=False),
     Column("last_changed_at", UtcDateTime, nullable=False),
-    UniqueConstraint("source_system", "source_id"),
+    # source_id leads so that looking up a batch of ids (= ANY(array)) probes this index
+    # whatever the planner believes about the table's size mid-load.
+    UniqueConstraint("source_id", "source_system"),
     Index(None, "dossier_code"),
     Index(None, "national_dossier_code"),
     Index(None, "received_at"),
@@ -190,7 +192,9 @@ quarantine = Table(
     Column("resolved", Boolean, nullable=False, server_default=false()),
     Column("resolved_at", UtcDateTime),
     Column("run_id", BigInteger),
-    UniqueConstraint("source_system", "source_id"),
+    # source_id leads so that looking up a batch of ids (= ANY(array)) probes this index
+    # whatever the planner believes about the table's size mid-load.
+    UniqueConstraint("source_id", "source_system"),
     Index(None, "source_system", "resolved"),
 )
 

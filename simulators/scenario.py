@@ -25,6 +25,9 @@ END = datetime(2026, 11, 1)  # exclusive: nothing is received from here on
 # Decision 19/2025: from this day the unit table has no district level.
 TWO_LEVEL_FROM = datetime(2025, 7, 1)
 SECTORS = ("tax", "social_insurance", "finance", "land")
+# A centre numbers its receipts per day; forwarded dossiers take a block per sector (the
+# centre's own intake stays below 5000), so two sectors never print the same code.
+_BLOCK = {"tax": 5000, "social_insurance": 6000, "finance": 7000, "land": 8000}
 
 # Share of each system's own intake submitted online.
 ONLINE_SHARE = {
@@ -99,7 +102,7 @@ def forwarded(seed: int, *, sector: str, count: int) -> list[Forwarded]:
         code, name = rng.choice(PROCEDURES[sector])
         result.append(
             Forwarded(
-                national_code=f"{centre}-{day}-{9000 + number:04d}",
+                national_code=f"{centre}-{day}-{_BLOCK[sector] + number:04d}",
                 sector=sector,
                 centre=centre,
                 locality_code=locality,

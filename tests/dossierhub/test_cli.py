@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,22 @@ COMMANDS = [
     ["quarantine", "retry"],
     ["simulate"],
     ["simulate", "tax"],
+    ["simulate", "finance"],
+    ["simulate", "land"],
+    ["simulate", "social_insurance"],
+    ["simulate", "one_stop"],
     ["demo"],
+    ["stats"],
+    ["coverage"],
+    ["reconcile"],
+    ["connectors"],
+    ["connectors", "list"],
+    ["connectors", "test"],
+    ["tokens"],
+    ["tokens", "create"],
+    ["tokens", "list"],
+    ["tokens", "revoke"],
+    ["serve"],
 ]
 
 
@@ -185,12 +201,20 @@ def test_missing_environment_variable_in_sources_file_is_named(
 
 
 def test_demo_builds_syncs_and_balances(tmp_path: Path) -> None:
-    result = run(["demo", "--rows", "800"], {}, tmp_path)
+    result = run(["demo", "--rows", "400"], {}, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "source rows 800 = registry" in result.stdout and "balanced" in result.stdout
+    table = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert len(table) == 5 and all(line.rstrip(" │").endswith("yes") for line in table), table
+    portal = re.search(r"portal only:\s+([\d.]+)%", result.stdout)
+    unified = re.search(r"unified:\s+([\d.]+)%", result.stdout)
+    assert portal and unified and float(unified.group(1)) > 2 * float(portal.group(1))
     assert (tmp_path / "var" / "registry.db").exists()
-    again = run(["demo", "--rows", "800"], {}, tmp_path)
-    assert again.returncode == 0 and "inserted 0" in again.stdout
+    again = run(["demo", "--rows", "400"], {}, tmp_path)
+    assert again.returncode == 0, again.stderr
+    inserted = [
+        line.split("│")[4].strip() for line in again.stdout.splitlines() if line.startswith("│")
+    ]
+    assert inserted == ["0"] * 5
 
 
 def test_connectors_list_and_conformance_test_of_a_configured_source(

@@ -60,7 +60,7 @@ def upgrade() -> None:
         sa.Column("last_changed_at", models.tables.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dossier")),
         sa.UniqueConstraint(
-            "source_system", "source_id", name=op.f("uq_dossier_source_system_source_id")
+            "source_id", "source_system", name=op.f("uq_dossier_source_id_source_system")
         ),
     )
     with op.batch_alter_table("dossier", schema=None) as batch_op:
@@ -115,7 +115,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantine")),
         sa.UniqueConstraint(
-            "source_system", "source_id", name=op.f("uq_quarantine_source_system_source_id")
+            "source_id", "source_system", name=op.f("uq_quarantine_source_id_source_system")
         ),
     )
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
