@@ -14,6 +14,8 @@ from dossierhub.errors import ConfigError
 from dossierhub.settings import Settings, SourceConfig, load_sources
 
 GROUP = "dossierhub.connectors"
+# Every demo secret the simulators ship contains this; it must never reach a real source.
+PLACEHOLDER = "not-for-production"
 
 
 def connector_classes() -> dict[str, type[Connector]]:
@@ -52,11 +54,20 @@ def open_connector(
 ) -> Connector:
     """A connector for a configured source; `overrides` replace settings (e.g. from Airflow)."""
     config = config or source_config(settings, name)
+    merged = {**config.settings, **(overrides or {})}
+    if settings.mode != "demo":
+        placeholders = [key for key, value in merged.items() if PLACEHOLDER in str(value)]
+        if placeholders:
+            raise ConfigError(
+                f"source {name!r}: setting {placeholders[0]!r} is a demo placeholder; set the "
+                "real secret in the environment variable the sources file names, or use "
+                "DOSSIERHUB_MODE=demo"
+            )
     cls = connector_class(config.connector)
     return cls(
         ConnectorContext(
             source=name,
-            settings={**config.settings, **(overrides or {})},
+            settings=merged,
             hasher=settings.hasher(),
             batch_size=config.batch_size,
             lookback=timedelta(seconds=config.lookback_seconds),

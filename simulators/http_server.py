@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import threading
 from bisect import bisect_left, bisect_right
@@ -43,7 +44,9 @@ log = logging.getLogger(__name__)
 
 SortKey = tuple[datetime, str]  # (last change, id)
 
-HOST = "127.0.0.1"  # never another interface: the simulators hold generated personal data
+# Loopback only: the simulators hold generated personal data. A container of the compose
+# stack, reachable only on its private network, sets DOSSIERHUB_SIMULATOR_HOST=0.0.0.0.
+HOST = os.environ.get("DOSSIERHUB_SIMULATOR_HOST", "127.0.0.1")
 LOG_LIMIT = 100_000  # requests kept in the log (the latest)
 
 # Fault kinds, in the order their shares are laid out on [0, 1).

@@ -237,3 +237,15 @@ def test_connectors_list_and_conformance_test_of_a_configured_source(
     assert (
         failed.returncode == 1 and "FAIL" in failed.stdout and "tb_hoso not found" in failed.stdout
     )
+
+
+def test_demo_placeholder_secrets_are_refused_outside_demo_mode(tmp_path: Path) -> None:
+    env = {
+        "DOSSIERHUB_REGISTRY_URL": f"sqlite:///{tmp_path / 'registry.db'}",
+        "DOSSIERHUB_HASH_KEY": "cli-test-key-" + "z" * 32,
+    }
+    assert run(["db", "upgrade"], env, tmp_path).returncode == 0
+    refused = run(["sync", "one_stop"], env, tmp_path)  # the bundled example sources file
+    assert refused.returncode == 1
+    assert "setting 'api_key' is a demo placeholder" in refused.stderr
+    assert "not-for-production" not in refused.stderr
