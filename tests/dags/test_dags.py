@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from dossierhub import store
 from dossierhub.sync import sync_source
 from models import migrate
-from models.tables import dossier, sync_run, sync_state
+from models.tables import dossier, dossier_case, sync_run
 from simulators import tax
 from tests.conftest import unavailable
 
@@ -126,50 +126,59 @@ def province(tmp_path: Path, pg_url: str) -> Iterator[dict[str, Any]]:
     registry.dispose()
 
 
-def test_dag_runs_fill_the_registry_like_the_cli_does(
-    airflow_home: Path, province: dict[str, Any]
+def test_dag_runs_of_all_five_reference_systems_fill_the_registry_like_the_cli(
+    airflow_home: Path, tmp_path: Path, pg_url: str
 ) -> None:
-    env = {"DOSSIERHUB_SOURCES_FILE": province["file"], "DOSSIERHUB_REGISTRY_URL": province["url"]}
-    runs = run(
-        airflow_home,
-        env,
-        "test",
-        "dossierhub_sync_tax",
-        "dossierhub_sync_tax_south",
-        "dossierhub_statistics",
-    )
-    assert {dag: r["state"] for dag, r in runs.items()} == dict.fromkeys(runs, "success")
-    assert sorted(k for k in runs["dossierhub_sync_tax"]["tasks"] if k.startswith("sync")) == [
-        "sync[0]",
-        "sync[1]",
-        "sync[2]",
-    ]
-    registry: Engine = province["registry"]
-    with registry.connect() as conn:
-        cursors = conn.execute(select(sync_state.c.source_system, sync_state.c.partition)).all()
-    assert sorted(map(tuple, cursors)) == [
-        ("tax", "0/3"),
-        ("tax", "1/3"),
-        ("tax", "2/3"),
-        ("tax_south", ""),
-    ]
+    from simulators import province
 
-    # The same data synced by the engine directly, as `dossierhub sync` does.
-    reference = store.open_registry(f"sqlite:///{province['dir'] / 'cli.db'}")
-    migrate.upgrade(reference)
-    from dossierhub.settings import Settings
-    from dossierhub.sources import open_connector
+    registry = store.open_registry(pg_url)
+    migrate.upgrade(registry)
+    with province.running(tmp_path / "province", rows=300) as systems:
+        body = ""
+        for system in systems:
+            settings = json.dumps(system.settings)
+            partitions = "    partitions: 3\n" if system.name == "tax" else ""
+            body += (
+                f"  {system.name}:\n    connector: {system.connector}\n    retries: 0\n"
+                f"{partitions}    max_quarantine_share: 0.2\n    settings: {settings}\n"
+            )
+        file = sources_file(tmp_path / "sources.yaml", body)
+        env = {
+            "DOSSIERHUB_SOURCES_FILE": file,
+            "DOSSIERHUB_REGISTRY_URL": pg_url,
+            "DOSSIERHUB_MODE": "demo",  # the reference systems use their demo secrets
+        }
+        dag_ids = [f"dossierhub_sync_{s.name}" for s in systems] + ["dossierhub_statistics"]
+        runs = run(airflow_home, env, "test", *dag_ids)
+        assert {dag: r["state"] for dag, r in runs.items()} == dict.fromkeys(dag_ids, "success")
+        assert sorted(k for k in runs["dossierhub_sync_tax"]["tasks"] if k.startswith("sync")) == [
+            "sync[0]",
+            "sync[1]",
+            "sync[2]",
+        ]
 
-    os.environ["DOSSIERHUB_SOURCES_FILE"] = province["file"]
-    try:
-        settings = Settings(hash_key="dag-test-key-" + "d" * 32)  # type: ignore[arg-type]
-        for name in ("tax", "tax_south"):
-            sync_source(reference, open_connector(settings, name))
-    finally:
-        del os.environ["DOSSIERHUB_SOURCES_FILE"]
+        # The same five systems synced by the engine directly, as `dossierhub sync --all` does.
+        reference = store.open_registry(f"sqlite:///{tmp_path / 'cli.db'}")
+        migrate.upgrade(reference)
+        from dossierhub.settings import Settings
+        from dossierhub.sources import open_connector
+
+        os.environ["DOSSIERHUB_SOURCES_FILE"] = file
+        try:
+            settings = Settings(mode="demo", hash_key="dag-test-key-" + "d" * 32)  # type: ignore[arg-type]
+            for system in systems:
+                sync_source(reference, open_connector(settings, system.name))
+        finally:
+            del os.environ["DOSSIERHUB_SOURCES_FILE"]
     with registry.connect() as a, reference.connect() as b:
         assert store.digest(a) == store.digest(b)
+        sources = a.execute(select(dossier.c.source_system).distinct()).scalars().all()
+        cases = a.execute(select(func.count()).select_from(dossier_case)).scalar_one()
+        dossiers = a.execute(select(func.count()).select_from(dossier)).scalar_one()
+    assert sorted(sources) == sorted(s.name for s in systems)
+    assert 0 < cases < dossiers  # the statistics DAG linked forwarded dossiers into cases
     reference.dispose()
+    registry.dispose()
 
 
 def test_broken_source_fails_its_own_dag_only(airflow_home: Path, province: dict[str, Any]) -> None:
