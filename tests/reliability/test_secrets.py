@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import String, cast, create_engine, select
+from sqlalchemy import text as text_query
 
 from dossierhub import store
 from models import migrate
@@ -115,3 +117,41 @@ def test_engine_logging_at_debug_carries_no_secret(
     assert PASSWORD not in logged and HASH_KEY not in logged
     assert PASSWORD not in repr(connector.context) and PASSWORD not in repr(connector.settings)
     registry.dispose()
+
+
+def test_no_personal_identifier_in_clear_anywhere_after_a_demo_sync(tmp_path: Path) -> None:
+    """Every identifier the five reference systems hold is searched for in every registry column."""
+    result = cli(
+        ["demo", "--rows", "300", "--var", str(tmp_path / "var")],
+        {"DOSSIERHUB_REGISTRY_URL": f"sqlite:///{tmp_path / 'registry.db'}"},
+    )
+    assert result.returncode == 0, result.stderr
+    identifiers: set[str] = set()
+    tax_db = create_engine(f"sqlite:///{tmp_path / 'var' / 'tax.db'}")
+    land_db = create_engine(f"sqlite:///{tmp_path / 'var' / 'land.db'}")
+    with tax_db.connect() as conn:
+        identifiers |= {str(v) for (v,) in conn.execute(text_query("SELECT MST FROM tb_hoso")) if v}
+    with land_db.connect() as conn:
+        identifiers |= {
+            str(v) for (v,) in conn.execute(text_query("SELECT so_cccd FROM ho_so_dang_ky")) if v
+        }
+    tax_db.dispose()
+    land_db.dispose()
+    for export in (tmp_path / "var" / "finance-drop").glob("*.*"):
+        identifiers |= set(
+            re.findall(
+                r"\b\d{10}(?:-\d{3})?\b", export.read_text(encoding="utf-8", errors="replace")
+            )
+        )
+    identifiers = {i for i in identifiers if len(re.sub(r"\D", "", i)) >= 9}
+    assert len(identifiers) > 300
+    registry = create_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    with registry.connect() as conn:
+        stored = "\n".join(
+            " ".join(str(v) for v in row)
+            for table in metadata.sorted_tables
+            for row in conn.execute(select(*(cast(c, String) for c in table.c)))
+        )
+    registry.dispose()
+    leaked = [i for i in identifiers if i in stored]
+    assert not leaked, f"{len(leaked)} identifiers in clear, e.g. {leaked[:3]}"
