@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from connectors.tax import TaxConnector
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from connectors.base import ConnectorContext
+from connectors.tax import TaxConnector
 from dossierhub import store
 from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
