@@ -26,25 +26,10 @@ from dossierhub.sync import sync_source
 from models import migrate
 from models.tables import dossier, quarantine, sync_run, sync_state
 from simulators import tax
-from tests.conftest import PG_SERVER
 
 ROWS, BATCH = 6000, 150  # 40 batches
 KILL_AT = [1, 2, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 38]
 KEY = "crash-test-key-" + "c" * 32
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Engine]:
-    engine = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        from tests.conftest import unavailable
-
-        unavailable("PostgreSQL", exc)
-    yield engine
-    engine.dispose()
 
 
 def scratch(server: Engine, label: str) -> str:

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from dossierhub import store
 from dossierhub.settings import Settings
@@ -28,25 +28,12 @@ from dossierhub.sync import sync_source
 from models import migrate
 from models.tables import dossier, quarantine, sync_run, sync_state
 from simulators import social_insurance
-from tests.conftest import PG_SERVER, unavailable
 from tests.reliability.test_crash import drop, scratch
 
 ROWS, BATCH = 3000, 100  # 30 batches
 KILL_AT = [1, 2, 3, 4, 5, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20, 22, 23, 25, 27, 28]
 KEY = "crash-http-key-" + "h" * 32
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Engine]:
-    engine = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        unavailable("PostgreSQL", exc)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")
