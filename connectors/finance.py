@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from connectors.base import HASHED, RawRecord
 from connectors.files import FileDropConnector
 from dossierhub.errors import Reason
-from models.dossier import AdminLevel, ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 
 def _word(text: str) -> str:
@@ -56,8 +56,6 @@ _SERVICE_LEVEL = {
     "1": ServiceLevel.NOT_ONLINE,
 }
 _YES_NO = {_word("Có"): True, _word("Không"): False, "1": True, "0": False}
-# MaDiaBan carries no level of its own: the code's length tells it.
-_ADMIN_LEVEL = {2: AdminLevel.PROVINCE, 3: AdminLevel.DISTRICT, 5: AdminLevel.COMMUNE}
 # 10-digit tax code, 13-digit branch code (0101234567-001, dash optional), 12-digit citizen ID.
 _TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}")
 # "45.000", "1.250.000", "45000", with an optional decimal part after a comma.
@@ -156,10 +154,7 @@ class FinanceConnector(FileDropConnector):
         when("NgayTraKetQua", "returned_at")
         when("NgayCapNhat", "source_updated_at", required=True)
 
-        locality = (row["MaDiaBan"] or "").strip()
-        if locality:
-            fields["locality_code"] = locality
-            fields["admin_level"] = _ADMIN_LEVEL.get(len(locality))
+        fields["locality_code"] = row["MaDiaBan"]  # the model derives the admin level
 
         native = row["TrangThai"]
         if native is not None and (status := _STATUS.get(_word(native))) is not None:

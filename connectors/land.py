@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from connectors.base import HASHED, RawRecord
 from connectors.sql import SqlConnector
 from dossierhub.errors import Reason
-from models.dossier import AdminLevel, ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # trang_thai: the Land system's own status codes.
 _STATUS = {
@@ -48,8 +48,6 @@ _APPLICANT = {
     "CO_QUAN_NHA_NUOC": ApplicantType.STATE_BODY,
     "TO_CHUC_KHAC": ApplicantType.OTHER_ORGANISATION,
 }
-# ma_dvhc carries no level of its own: the code's length tells it.
-_ADMIN_LEVEL = {2: AdminLevel.PROVINCE, 3: AdminLevel.DISTRICT, 5: AdminLevel.COMMUNE}
 # 12-digit citizen ID (CCCD) or an old 9-digit ID card (CMND).
 _CITIZEN_ID = re.compile(r"\d{12}|\d{9}")
 
@@ -131,11 +129,8 @@ class LandConnector(SqlConnector):
         else:
             fields["received_at"] = row["ngay_tiep_nhan"]
 
-        locality = row["ma_dvhc"]
-        if locality is not None:
-            locality = str(locality).strip()
-            fields["locality_code"] = locality
-            fields["admin_level"] = _ADMIN_LEVEL.get(len(locality))
+        locality = row["ma_dvhc"]  # the model derives the admin level from its length
+        fields["locality_code"] = None if locality is None else str(locality)
 
         native = row["trang_thai"]
         if (status := _STATUS.get(native)) is None:

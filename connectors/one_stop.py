@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from connectors.base import HASHED, RawRecord
 from connectors.http import ApiKey, HttpConnector, PageNumber
 from dossierhub.errors import Reason
-from models.dossier import AdminLevel, ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # MucDo: the legacy levels 4 (toàn trình), 3 (một phần), 2 (not online) — Decree 42/2022.
 _SERVICE_LEVEL = {
@@ -25,8 +25,6 @@ _SERVICE_LEVEL = {
     3: ServiceLevel.PARTIAL_ONLINE,
     2: ServiceLevel.NOT_ONLINE,
 }
-# MaDonVi carries no level of its own: the code's length tells it.
-_ADMIN_LEVEL = {2: AdminLevel.PROVINCE, 3: AdminLevel.DISTRICT, 5: AdminLevel.COMMUNE}
 # 12-digit citizen ID, old 9-digit ID card, 10-digit tax code (13 with a branch suffix).
 _HOLDER_ID = re.compile(r"\d{12}|\d{9}|\d{10}(?:-?\d{3})?")
 
@@ -98,11 +96,8 @@ class OneStopConnector(HttpConnector):
         else:
             fields["dossier_code"] = code
 
-        locality = row.get("MaDonVi")
-        if locality is not None and str(locality).strip():
-            locality = str(locality).strip()
-            fields["locality_code"] = locality
-            fields["admin_level"] = _ADMIN_LEVEL.get(len(locality))
+        locality = row.get("MaDonVi")  # the model derives the admin level from its length
+        fields["locality_code"] = None if locality is None else str(locality)
 
         native = row.get("TrangThaiHoSo")
         code_number = _number(native)

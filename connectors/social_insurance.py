@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from connectors.base import HASHED, RawRecord
 from connectors.http import HttpConnector, NextCursor, OAuth2ClientCredentials
 from dossierhub.errors import Reason
-from models.dossier import AdminLevel, ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # maThuTuc: Social Insurance's procedure codes -> national procedure codes (mã TTHC).
 _PROCEDURE = {
@@ -59,8 +59,6 @@ _APPLICANT = {
     "coQuanNhaNuoc": ApplicantType.STATE_BODY,
     "toChucKhac": ApplicantType.OTHER_ORGANISATION,
 }
-# maDiaBan carries no level of its own: the code's length tells it.
-_ADMIN_LEVEL = {2: AdminLevel.PROVINCE, 3: AdminLevel.DISTRICT, 5: AdminLevel.COMMUNE}
 _INSURANCE_NUMBER = re.compile(r"\d{10}")
 
 
@@ -137,11 +135,8 @@ class SocialInsuranceConnector(HttpConnector):
         else:
             fields["agency_code"] = agency
 
-        locality = row.get("maDiaBan")
-        if locality is not None:
-            locality = str(locality).strip()
-            fields["locality_code"] = locality
-            fields["admin_level"] = _ADMIN_LEVEL.get(len(locality))
+        locality = row.get("maDiaBan")  # the model derives the admin level from its length
+        fields["locality_code"] = None if locality is None else str(locality)
 
         native = row.get("trangThai")
         if (status := _code(_STATUS, native)) is None:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from connectors.base import HASHED, RawRecord
 from connectors.sql import SqlConnector
 from dossierhub.errors import Reason
-from models.dossier import AdminLevel, ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # TRANG_THAI: the Tax system's own status codes.
 _STATUS = {
@@ -39,8 +39,6 @@ _SERVICE_LEVEL = {
     "MOT_PHAN": ServiceLevel.PARTIAL_ONLINE,
     "KHONG": ServiceLevel.NOT_ONLINE,
 }
-# MA_DVHC carries no level of its own: the code's length tells it.
-_ADMIN_LEVEL = {2: AdminLevel.PROVINCE, 3: AdminLevel.DISTRICT, 5: AdminLevel.COMMUNE}
 # 10-digit tax code, 13-digit branch code (0101234567-001, dash optional), 12-digit citizen ID.
 _TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}")
 
@@ -117,11 +115,8 @@ class TaxConnector(SqlConnector):
         else:
             fields["received_at"] = row["NGAY_NHAN"]
 
-        locality = row["MA_DVHC"]
-        if locality is not None:
-            locality = str(locality).strip()
-            fields["locality_code"] = locality
-            fields["admin_level"] = _ADMIN_LEVEL.get(len(locality))
+        locality = row["MA_DVHC"]  # the model derives the admin level from its length
+        fields["locality_code"] = None if locality is None else str(locality)
 
         native = row["TRANG_THAI"]
         status = _STATUS.get(native)

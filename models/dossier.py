@@ -112,6 +112,7 @@ DossierCode = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-/_]{2,63}$
 LocalityCode = Annotated[str, Field(pattern=r"^(\d{2}|\d{3}|\d{5})$")]
 # No online public service dossier predates this; anything earlier is a broken date.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LEVEL_BY_LENGTH = {2: AdminLevel.PROVINCE, 3: AdminLevel.DISTRICT, 5: AdminLevel.COMMUNE}
 # Vietnam has kept UTC+7 without summer time since 1975, so a fixed offset converts
 # local times exactly (and far faster than a zone lookup per value).
 _LOCAL_OFFSET = timedelta(hours=7)
@@ -224,6 +225,9 @@ class DossierRecord(BaseModel):
         if self.paid_online and self.has_fee is False:
             problems.append("paid_online is set for a dossier without a fee")
         if self.locality_code is not None:
+            if self.admin_level is None:
+                # Unit codes say their level by their length (the pattern allows no other).
+                values["admin_level"] = _LEVEL_BY_LENGTH[len(self.locality_code)]
             two_level = (received + _LOCAL_OFFSET).date() >= TWO_LEVEL_FROM
             if self.locality_version is None:
                 version = LocalityVersion.TWO_LEVEL if two_level else LocalityVersion.THREE_LEVEL
