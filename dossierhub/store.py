@@ -636,11 +636,13 @@ def analyze(engine: Engine) -> None:
         conn.exec_driver_sql("ANALYZE dossier, dossier_event, quarantine")
 
 
-def digest(conn: Connection, *, source_system: str | None = None) -> str:
-    """A SHA-256 over every dossier's canonical columns and its status history.
+def digest(conn: Connection, *, source_system: str | None = None, history: bool = True) -> str:
+    """A SHA-256 over every dossier's canonical columns and (unless `history` is false) its
+    status history.
 
     Registry bookkeeping (ids, run ids, load times) is left out, so two registries that hold
-    the same data give the same digest whatever their history or dialect.
+    the same data give the same digest whatever their history or dialect. Without `history`,
+    a registry that followed a source through many syncs equals one loaded once at the end.
     """
     h = hashlib.sha256()
     rows = select(*(dossier.c[name] for name in CANONICAL_COLUMNS)).order_by(
@@ -654,14 +656,15 @@ def digest(conn: Connection, *, source_system: str | None = None) -> str:
     if source_system is not None:
         rows = rows.where(dossier.c.source_system == source_system)
         events = events.where(e.source_system == source_system)
-    for query in (rows, events):
+    for query in (rows, events) if history else (rows,):
         for row in conn.execute(query):
-            h.update(repr(tuple(_normal(v) for v in row)).encode())
+            h.update(repr(tuple(normal(v) for v in row)).encode())
         h.update(b"|")
     return h.hexdigest()
 
 
-def _normal(value: Any) -> Any:
+def normal(value: Any) -> Any:
+    """A column value as every dialect gives it back: aware datetimes in UTC, bools as 0/1."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, bool):
