@@ -17,7 +17,9 @@ be counted once. The rule:
   its progress last.
 
 `refresh_cases` recomputes only the cases whose members changed since a watermark, and returns
-the local days whose statistics those changes touch.
+the local days whose statistics those changes touch. A dossier whose link key changes (its
+national code arrives in a later version) leaves its old case: the sync notes that key in
+`stale_case`, and the refresh rebuilds the old case from the members it has left, or drops it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
-from models.tables import dossier, dossier_case
+from models.tables import dossier, dossier_case, stale_case
 
 PORTAL = "one_stop"
 LOCAL_OFFSET = timedelta(hours=7)  # Asia/Ho_Chi_Minh, no summer time since 1975
@@ -87,6 +89,19 @@ def changed_keys(conn: Connection, since: datetime | None) -> Iterator[list[str]
             chunk = []
     if chunk:
         yield chunk
+
+
+def stale_keys(conn: Connection) -> list[list[str]]:
+    """Link keys of cases a dossier has left since the last refresh (see `stale_case`), in
+    chunks."""
+    keys = list(conn.execute(select(stale_case.c.case_key).order_by(stale_case.c.case_key)))
+    return [[k for (k,) in keys[i : i + CHUNK]] for i in range(0, len(keys), CHUNK)]
+
+
+def forget_stale(conn: Connection, chunks: list[list[str]]) -> None:
+    """Forget the stale keys just rebuilt (a sync may have noted more meanwhile)."""
+    for keys in chunks:
+        conn.execute(delete(stale_case).where(stale_case.c.case_key.in_(keys)))
 
 
 def refresh_cases(conn: Connection, keys: Sequence[str]) -> Refresh:

@@ -83,10 +83,12 @@ def refresh(engine: Engine) -> RefreshResult:
             return RefreshResult(0, 0)
         touched: set[date] = set()
         cases = 0
-        for keys in list(linkage.changed_keys(conn, since)):
+        stale = linkage.stale_keys(conn)
+        for keys in [*linkage.changed_keys(conn, since), *stale]:
             result = linkage.refresh_cases(conn, keys)
             cases += result.cases
             touched |= result.days
+        linkage.forget_stale(conn, stale)
         days = sorted(touched)
         for start in range(0, len(days), _DAY_CHUNK):
             rebuild_days(conn, days[start : start + _DAY_CHUNK])

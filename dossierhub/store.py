@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import SecretStr
 from sqlalchemy import (
@@ -48,6 +48,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 
 from connectors.base import Cursor, RawRecord, jsonable
 from dossierhub.errors import ConfigError, Reason, RegistryError, SyncLockedError
+from dossierhub.linkage import link_key
 from models.dossier import DossierRecord
 from models.tables import (
     CANONICAL_COLUMNS,
@@ -56,6 +57,7 @@ from models.tables import (
     dossier_event,
     quarantine,
     source,
+    stale_case,
     sync_lock,
     sync_run,
     sync_state,
@@ -194,18 +196,22 @@ def write_batch(
     new: list[DossierRecord] = []
     newer: list[DossierRecord] = []
     events: list[tuple[Any, ...]] = []
+    left: set[str] = set()  # link keys of cases a newer version leaves
     for source_id, record in latest.items():
         known = stored.get(source_id)
         if known is None:
             new.append(record)
             events.append(_event(record, None, run_id))
-        elif record.source_updated_at > known[1]:
+        elif record.source_updated_at > known.source_updated_at:
             newer.append(record)
-            if record.status != known[0]:
-                events.append(_event(record, known[0], run_id))
+            if record.status != known.status:
+                events.append(_event(record, known.status, run_id))
+            if link_key(record.national_dossier_code, record.dossier_code) != known.link_key:
+                left.add(known.link_key)
     _insert_new(conn, new, stamp)
     _update_newer(conn, newer, stamp)
     _append_events(conn, events)
+    _note_stale_cases(conn, left, stamp)
     if latest:
         _resolve_quarantine(conn, source_system, list(latest), stamp)
     quarantined = _quarantine(conn, source_system, rejections, run_id, stamp)
@@ -235,16 +241,24 @@ def write_batch(
     return counts
 
 
+class _Stored(NamedTuple):
+    status: int
+    source_updated_at: datetime
+    link_key: str
+
+
 def _stored_versions(
     conn: Connection, source_system: str, source_ids: list[str]
-) -> dict[str, tuple[int, datetime]]:
-    found: dict[str, tuple[int, datetime]] = {}
+) -> dict[str, _Stored]:
+    found: dict[str, _Stored] = {}
     d = dossier.c
     for chunk in _id_chunks(conn, source_ids):
-        query = select(d.source_id, d.status, d.source_updated_at).where(
-            d.source_system == source_system, _among(conn, d.source_id, chunk)
-        )
-        found.update((row[0], (row[1], row[2])) for row in conn.execute(query))
+        query = select(
+            d.source_id, d.status, d.source_updated_at, d.national_dossier_code, d.dossier_code
+        ).where(d.source_system == source_system, _among(conn, d.source_id, chunk))
+        for row in conn.execute(query):
+            key = link_key(row.national_dossier_code, row.dossier_code)
+            found[row.source_id] = _Stored(row.status, row.source_updated_at, key)
     return found
 
 
@@ -315,6 +329,16 @@ def _update_newer(conn: Connection, records: list[DossierRecord], stamp: datetim
             where=dossier.c.source_updated_at < stmt.excluded.source_updated_at,
         ),
         [dict(zip(_DOSSIER_COLUMNS, [*_values(r), stamp, stamp], strict=True)) for r in records],
+    )
+
+
+def _note_stale_cases(conn: Connection, keys: set[str], stamp: datetime) -> None:
+    if not keys:
+        return
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        dialect_insert(stale_case).on_conflict_do_nothing(),
+        [{"case_key": key, "noted_at": stamp} for key in sorted(keys)],
     )
 
 

@@ -303,6 +303,16 @@ stats_monthly = Table(
     *_rollup_columns(),
 )
 
+# Cases a dossier has left: its link key changed (say its national code arrived in a later
+# version). The sync notes the old key with the update; the statistics refresh rebuilds that
+# case from the members it has left (or drops it) and forgets the key.
+stale_case = Table(
+    "stale_case",
+    metadata,
+    Column("case_key", String(64), primary_key=True),
+    Column("noted_at", UtcDateTime, nullable=False),
+)
+
 # How far statistics have caught up with the registry (dossier.last_changed_at).
 stats_state = Table(
     "stats_state",

@@ -34,7 +34,7 @@ from connectors.base import Period
 from dossierhub import stats, store
 from dossierhub.errors import ConfigError
 from models.dossier import DossierRecord
-from models.tables import dossier_case
+from models.tables import dossier_case, stale_case
 
 
 def record(source: str, sid: str, **fields: Any) -> DossierRecord:
@@ -221,6 +221,39 @@ def test_refresh_touches_only_changed_days_and_repeats_harmlessly(province: Engi
     feb = one(province, "2026-02")
     assert (feb["resolved"], feb["resolved_late"]) == (3, 2)
     assert one(province, "2026-01")["received"] == 4
+
+
+def test_a_dossier_that_learns_its_national_code_leaves_its_old_case(province: Engine) -> None:
+    """T2 turns out to be the Tax side of portal dossier P2: the next sync brings its national
+    code. It must move into P2's case, and its old case (keyed by its own receipt code) must
+    go, or January would count it twice."""
+    before = one(province, "2026-01")["received"]
+    linked = record(
+        "tax",
+        "T2",
+        national_dossier_code="000.00.06.H56-260101-P2",
+        received_at=datetime(2026, 1, 15, 10),
+        channel="online",
+        service_level="full_online",
+        due_at=datetime(2026, 1, 25, 17),
+        source_updated_at=datetime(2026, 3, 2),
+    )
+    with province.begin() as conn:
+        store.write_batch(conn, source_system="tax", records=[linked])
+    stats.refresh(province)
+    with province.connect() as conn:
+        keys = set(conn.execute(select(dossier_case.c.case_key)).scalars())
+        [members] = conn.execute(
+            select(dossier_case.c.members).where(
+                dossier_case.c.case_key == "000.00.06.H56-260101-P2"
+            )
+        ).scalars()
+        noted = conn.execute(select(func.count()).select_from(stale_case)).scalar_one()
+    assert "000.00.06.H56-260101-T2" not in keys and len(keys) == 5
+    assert members == 2 and noted == 0  # the old key is forgotten once rebuilt
+    # T2's receipt (15 January) is now the case's first receipt; P2's February one is not.
+    assert one(province, "2026-01")["received"] == before
+    assert one(province, "2026-02")["received"] == 1
 
 
 @pytest.mark.parametrize("bad", ["sector,nope", "'; DROP TABLE dossier; --", "day,month"])
