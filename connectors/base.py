@@ -18,6 +18,7 @@ Connectors never import Airflow or the engine's storage; they see only their set
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -251,6 +252,8 @@ def jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="backslashreplace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or Infinity; PostgreSQL refuses them
     if isinstance(value, str) and "\x00" in value:
         return value.replace("\x00", "\\x00")  # PostgreSQL JSON cannot hold NUL
     return value

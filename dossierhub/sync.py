@@ -65,9 +65,16 @@ class Mapped:
 
 
 def map_records(connector: Connector, raws: list[RawRecord]) -> Mapped:
-    """Map native records; a record that cannot be mapped is set aside with its reasons."""
+    """Map native records; a record that cannot be mapped is set aside with its reasons.
+
+    A batch that repeats an id keeps its last delivery (sources read in change order), so a
+    valid and a malformed version of one dossier never both land from one batch.
+    """
     mapped = Mapped()
+    last = {raw.source_id: raw for raw in raws if raw.source_id is not None}
     for raw in raws:
+        if raw.source_id is not None and last[raw.source_id] is not raw:
+            continue
         try:
             mapped.records.append(connector.to_canonical(raw))
         except RecordRejected as rejected:

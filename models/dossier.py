@@ -119,10 +119,13 @@ _LOCAL_OFFSET = timedelta(hours=7)
 
 _SPACE = frozenset(" \t\r\n\v\f\u00a0")
 
-# Free text is Unicode (NFC) Vietnamese: no control characters (PostgreSQL refuses NUL), and
-# none of the Latin-1 symbols U+00A1-U+00BF or C1 controls that betray legacy-encoded text
-# (TCVN3, VNI) or UTF-8 mis-decoded as Windows-1252 ("Ä\x90Äƒng kÃ½"), nor U+FFFD.
-_CLEAN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xa1-\xbf\ufffd]*$"
+# Free text (procedure names, sectors, native statuses) is Unicode (NFC) Vietnamese: no control
+# characters (PostgreSQL refuses NUL), none of the Latin-1 symbols U+00A1-U+00BF or C1 controls
+# that betray legacy-encoded text (TCVN3) or UTF-8 mis-decoded as Windows-1252
+# ("Ä\x90Äƒng kÃ½"), nor U+FFFD; and none of the Latin-1 letters Vietnamese never uses
+# (Ä Ç Ñ Ö ß ü ...), of which VNI text read as Latin-1 is full ("Ñaêng kyù" for "Đăng ký").
+_NOT_VIETNAMESE = r"\xc4-\xc7\xcb\xce-\xd1\xd6-\xd8\xdb\xdc\xde-\xdf\xe4-\xe7\xeb\xee-\xf1\xf6-\xf8\xfb\xfc\xfe\xff"
+_CLEAN_TEXT = rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xa1-\xbf\ufffd{_NOT_VIETNAMESE}]*$"
 Code = Annotated[str, Field(max_length=64)]
 Text = Annotated[str, Field(max_length=2000, pattern=_CLEAN_TEXT)]
 
@@ -198,22 +201,29 @@ class DossierRecord(BaseModel):
     def _lifecycle(self) -> Self:
         values = self.__dict__  # frozen model: set derived values in place, once
         # Naive source times are local (Asia/Ho_Chi_Minh); every time is held in UTC.
+        # A time before 2000, or after tomorrow (a due date excepted), is a broken value, not
+        # a dossier: a last change in 2099 would block every later correction.
+        latest = datetime.now(UTC) + timedelta(days=1)
+        wrong = []
         for name in self.DATETIME_FIELDS:
             value = values[name]
-            if value is None or value.tzinfo is UTC:
+            if value is None:
                 continue
-            if value.tzinfo is None:
-                values[name] = (value - _LOCAL_OFFSET).replace(tzinfo=UTC)
-            else:
-                values[name] = value.astimezone(UTC)
+            try:
+                if value.tzinfo is None:
+                    value = values[name] = (value - _LOCAL_OFFSET).replace(tzinfo=UTC)
+                elif value.tzinfo is not UTC:
+                    value = values[name] = value.astimezone(UTC)
+            except OverflowError:  # year 1 or 9999: out of range whatever the zone
+                value = None
+            if value is None or value < EARLIEST or (value > latest and name != "due_at"):
+                upto = "" if name == "due_at" else " to tomorrow"
+                wrong.append(f"{name} {values[name]} is out of range (from 2000{upto})")
+        if wrong:
+            raise ValueError("; ".join(wrong))
         if len(self.procedure_code) > 8:
             values["procedure_code"] = self.procedure_code[:8]
         received = self.received_at
-        if not EARLIEST <= received <= datetime.now(UTC) + timedelta(days=1):
-            raise ValueError(
-                f"received_at {received.isoformat()} is out of range "
-                f"({EARLIEST.date().isoformat()} to today)"
-            )
         problems = [
             f"{name} {when.isoformat()} is before received_at {received.isoformat()}"
             for name in ("due_at", "finished_at", "returned_at")

@@ -161,6 +161,27 @@ def test_duplicate_id_within_one_page_keeps_newest(registry: Engine) -> None:
         assert conn.execute(select(dossier.c.status)).scalar_one() == 9
 
 
+@pytest.mark.parametrize(
+    "bad_first", [True, False], ids=["malformed-then-valid", "valid-then-malformed"]
+)
+def test_an_id_repeated_in_one_page_ends_as_its_last_delivery_only(
+    registry: Engine, bad_first: bool
+) -> None:
+    rows = [native(1, bad=bad_first), native(1, status=9, version=5, bad=not bad_first)]
+    result = sync_source(registry, connector(rows))
+    assert (result.inserted, result.quarantined) == ((1, 0) if bad_first else (0, 1))
+    assert count(registry, dossier) == (1 if bad_first else 0)
+    assert count(registry, quarantine, quarantine.c.resolved.is_(False)) == (0 if bad_first else 1)
+
+
+def test_nan_and_infinity_in_a_quarantined_payload_are_kept_as_text(registry: Engine) -> None:
+    row = native(1, bad=True) | {"fee": float("nan"), "docs": float("-inf")}
+    sync_source(registry, connector([row]))
+    with registry.connect() as conn:
+        payload = conn.execute(select(quarantine.c.payload)).scalar_one()
+    assert (payload["fee"], payload["docs"]) == ("nan", "-inf")
+
+
 def test_crash_between_batches_then_rerun_equals_clean_run(registry: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
     rows = [native(i, status=(4 if i % 3 else 9)) for i in range(95)] + [native(500, bad=True)]
     clean = store.open_registry(f"sqlite:///{tmp_path / 'clean.db'}")
