@@ -15,6 +15,13 @@ credential, a wrong address (404, HTML instead of JSON, a redirect, a connection
 every attempt) raises `FatalSourceError` naming the source and the setting to fix; retries
 that run out raise `RetriableSourceError`.
 
+**Pages.** A page is JSON in UTF-8 (NaN and Infinity are kept as text) with a list of objects
+at `records_path`, each with a usable id and a readable last-change time, in the API's order
+and no more than asked for; any other page is fatal, since no cursor could step past it. A
+page repeating an id delivers only its last (newest) version. Paging that does not move on —
+the same continuation twice, a page ending no further than the one before, or a page with
+nothing past a record its position should hold — is fatal rather than read forever.
+
 **Auth.** An API key travels in a header. OAuth2 client credentials are posted in the form
 body of the token endpoint; the token is kept until shortly before it expires, and fetched
 again when it has expired or when the API answers 401 — once per 401, then the same request
@@ -44,6 +51,7 @@ make the overlap harmless).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -387,6 +395,7 @@ class HttpConnector(Connector):
         size: int,
     ) -> Iterator[Batch]:
         url = self._url(self.records_endpoint)
+        stuck: _Mark | None = None  # the last record of a full page that brought nothing new
         while True:
             params: dict[str, Any] = {}
             if since is not None:
@@ -404,6 +413,18 @@ class HttpConnector(Connector):
                 params[paging.size_param] = asked
             answer = self._call("GET", url, params=params)
             records, marks = self._page(answer, asked)
+            if stuck is not None and len(records) == asked and marks[-1] <= stuck:
+                # This page holds the position of `stuck` and one after it, and records only
+                # ever move back: an API serving no record past it ignores the position asked
+                # for, and would be read forever.
+                param = paging.offset_param if isinstance(paging, Offset) else paging.page_param
+                raise self._fatal(
+                    f"{urlsplit(answer.response.url).path} answered no record past "
+                    f"{stuck.id!r} for the page after it: it ignores the {param!r} parameter, "
+                    f"so the read would never end (check the pagination declared in "
+                    f"{self.mapping_file})"
+                )
+            stuck = None
             if mark is not None and first > 0 and (not marks or marks[0] > mark):
                 # Records before the last one seen changed and moved to the end, or it did
                 # itself: the page may start past unseen records. Step back and look again.
@@ -414,7 +435,7 @@ class HttpConnector(Connector):
                 )
                 position = max(0, first - asked)
                 continue
-            fresh = [i for i, m in enumerate(marks) if mark is None or m > mark]
+            fresh = _fresh(records, marks, mark)
             if fresh:
                 since_at = None if since is None else self.parse_time(since)
                 for chunk in _chunks(fresh, self.context.batch_size):
@@ -429,6 +450,7 @@ class HttpConnector(Connector):
                 since = mark.text
             else:
                 position = first + len(records) - 1  # all seen already: move past them
+                stuck = marks[-1] if marks else None
             if len(records) < asked:
                 return
 
@@ -445,10 +467,11 @@ class HttpConnector(Connector):
             base[self.updated_since_param] = since
         params: dict[str, Any] | None = base
         previous: str | None = None
+        reached: _Mark | None = None  # the last record of the page before
         while True:
             answer = self._call("GET", url, params=params)
             records, marks = self._page(answer, size)
-            fresh = [i for i, m in enumerate(marks) if mark is None or m > mark]
+            fresh = _fresh(records, marks, mark)
             for chunk in _chunks(fresh, self.context.batch_size):
                 last = marks[chunk[-1]]
                 yield Batch([records[i] for i in chunk], {"updated_at": last.text, "id": last.id})
@@ -462,7 +485,16 @@ class HttpConnector(Connector):
                     f"the API gave the same continuation {following[:60]!r} twice: its paging "
                     f"does not move on (check the pagination declared in {self.mapping_file})"
                 )
-            previous = following
+            if reached is not None and marks[-1] <= reached:
+                # A new continuation each time, but no record past the page before: an API
+                # ignoring the continuation would be read forever.
+                raise self._fatal(
+                    f"{urlsplit(answer.response.url).path} answered a page ending at "
+                    f"{marks[-1].id!r}, not past the page before (ending at {reached.id!r}): "
+                    f"its paging does not move on (check the pagination declared in "
+                    f"{self.mapping_file})"
+                )
+            previous, reached = following, marks[-1]
             if isinstance(paging, NextCursor):
                 params = {**base, paging.cursor_param: following}
             else:
@@ -470,14 +502,25 @@ class HttpConnector(Connector):
 
     def _continuation(self, paging: NextCursor | NextLink, answer: _Answer) -> str | None:
         if isinstance(paging, NextCursor):
+            path: str | None = paging.next_cursor_path
             value = _dig(answer.body, paging.next_cursor_path)
         else:
-            value = None
+            path, value = paging.next_link_path, None
             if paging.next_link_path is not None:
                 value = _dig(answer.body, paging.next_link_path)
-            if not value:
+            if value is None or value == "":
                 value = answer.response.links.get("next", {}).get("url")
-        return str(value) if value else None
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            # Sent back as text, an object or a list would ask for a page nobody defined, and
+            # an empty one would end the read early, silently.
+            raise self._fatal(
+                f"{urlsplit(answer.response.url).path} answered a {type(value).__name__} at "
+                f"{path!r}, not a cursor or link; check the pagination declared in "
+                f"{self.mapping_file}"
+            )
+        return str(value)
 
     def _same_origin(self, url: str) -> str:
         mine, theirs = urlsplit(self.http.base_url), urlsplit(url)
@@ -510,13 +553,14 @@ class HttpConnector(Connector):
                 raise self._fatal(f"{where} answered a record that is not a JSON object")
             ident, text = item.get(self.id_field), item.get(self.updated_at_field)
             moment = self.parse_time(text)
-            if ident is None or moment is None:
+            if not _usable_id(ident) or moment is None:
                 # Paging needs both: the API orders and filters by them. Without them no
                 # cursor can say where this record is, so the read cannot go on safely.
                 raise self._fatal(
-                    f"{where} answered a record with {self.id_field}={ident!r} and "
-                    f"{self.updated_at_field}={text!r}; every record needs an id and a "
-                    f"readable last-change time (check the fields declared in {self.mapping_file})"
+                    f"{where} answered a record with {self.id_field}={repr(ident)[:60]} and "
+                    f"{self.updated_at_field}={repr(text)[:60]}; every record needs an id (text "
+                    "or a whole number, 1 to 128 printable characters) and a readable "
+                    f"last-change time (check the fields declared in {self.mapping_file})"
                 )
             mark = _Mark(moment, str(ident), str(text))
             if marks and mark < marks[-1]:
@@ -639,10 +683,29 @@ class HttpConnector(Connector):
                 f"{kind or 'no content type'}, not JSON; check the "
                 f"{self._url_setting(token_request)!r} setting"
             )
+        content = response.content
+        cut_short = f"answered {len(content)} bytes that are not whole JSON"
         try:
-            return response.json(), ""
+            # Strictly UTF-8 (RFC 8259): a lenient decode would turn a wrong byte in an id or a
+            # field name into U+FFFD, loading a garbled id or silently dropping the field.
+            # NaN and Infinity are not JSON either, and PostgreSQL cannot keep them in a
+            # quarantined payload: they stay text, which no mapping takes for a number.
+            return json.loads(content.decode("utf-8"), parse_constant=str), ""
+        except UnicodeDecodeError as exc:
+            if exc.reason == "unexpected end of data":
+                return _INVALID, cut_short
+            raise self._fatal(
+                f"{response.request.method} {_shown(response.url)} answered a body that is not "
+                f"UTF-8 (byte 0x{content[exc.start]:02x} at {exc.start}); JSON must be UTF-8, "
+                "the source must send Unicode"
+            ) from None
         except ValueError:
-            return _INVALID, f"answered {len(response.content)} bytes that are not whole JSON"
+            return _INVALID, cut_short
+        except RecursionError:
+            raise self._fatal(
+                f"{response.request.method} {_shown(response.url)} answered JSON nested too "
+                "deeply to read; the source must fix its answer"
+            ) from None
 
     def _refusal(self, response: requests.Response, token_request: bool) -> FatalSourceError:
         """The error for a final non-2xx answer, naming the setting to fix."""
@@ -762,6 +825,14 @@ def _dig(body: Any, path: str) -> Any:
     return body
 
 
+def _usable_id(value: Any) -> bool:
+    """Whether a record id can key the registry and a cursor as it is."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    text = str(value)
+    return 0 < len(text) <= 128 and text.isprintable()
+
+
 def _shown(url: str) -> str:
     """A URL fit for a message: without its query string (cursors and filters are noise)."""
     parts = urlsplit(url)
@@ -846,6 +917,20 @@ def _position_among(marks: list[_Mark], index: int, first: int, since: datetime 
         tied -= 1
     before = first if tied == 0 and since is not None and since == at else 0
     return before + index - tied
+
+
+def _fresh(records: list[RawRecord], marks: list[_Mark], mark: _Mark | None) -> list[int]:
+    """Indices of the page's records past `mark`, each id once.
+
+    A page repeating an id holds its versions in order, so only the last (newest) is
+    delivered: the registry gets that version once, and no older version of it, valid or not.
+    """
+    last = {record.source_id: i for i, record in enumerate(records)}
+    return [
+        i
+        for i, m in enumerate(marks)
+        if (mark is None or m > mark) and last[records[i].source_id] == i
+    ]
 
 
 def _chunks(indices: list[int], size: int) -> Iterator[list[int]]:

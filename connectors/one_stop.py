@@ -26,7 +26,7 @@ _SERVICE_LEVEL = {
     2: ServiceLevel.NOT_ONLINE,
 }
 # 12-digit citizen ID, old 9-digit ID card, 10-digit tax code (13 with a branch suffix).
-_HOLDER_ID = re.compile(r"\d{12}|\d{9}|\d{10}(?:-?\d{3})?")
+_HOLDER_ID = re.compile(r"[0-9]{12}|[0-9]{9}|[0-9]{10}(?:-?[0-9]{3})?")  # ASCII digits only
 
 
 def _unknown(field: str, native: str, value: Any, known: str) -> Reason:
@@ -41,7 +41,8 @@ def _number(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    # isdigit() alone would take "²" (which int() refuses) and other scripts' digits.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value)
     return None
 
@@ -139,16 +140,17 @@ class OneStopConnector(HttpConnector):
                 )
 
         fee = _number(row.get("LePhi"))
-        if row.get("LePhi") not in (None, "") and fee is None:
+        if row.get("LePhi") not in (None, "") and (fee is None or fee < 0):
             problems.append(
                 Reason("has_fee", "invalid_number", f"LePhi {row['LePhi']!r} is not an amount")
             )
         elif fee is not None:
             fields["has_fee"] = fee > 0
-            # Online payment only means something when there is a fee to pay.
-            if fee > 0 and row.get("ThanhToanTrucTuyen") is not None:
-                fields["paid_online"] = bool(row["ThanhToanTrucTuyen"])
-        if row.get("KetQuaDienTu") is not None:
-            fields["result_digitised"] = bool(row["KetQuaDienTu"])
+            # Online payment only means something when there is a fee to pay. The model reads
+            # the 0/1 flags, so "0" or 2 are not taken as true.
+            if fee > 0 and row.get("ThanhToanTrucTuyen") not in (None, ""):
+                fields["paid_online"] = row["ThanhToanTrucTuyen"]
+        if row.get("KetQuaDienTu") not in (None, ""):
+            fields["result_digitised"] = row["KetQuaDienTu"]
 
         return self.build(fields, problems)

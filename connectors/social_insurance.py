@@ -12,6 +12,7 @@ at once.
 from __future__ import annotations
 
 import re
+from math import inf
 from typing import Any, ClassVar
 
 from connectors.base import HASHED, RawRecord
@@ -59,7 +60,7 @@ _APPLICANT = {
     "coQuanNhaNuoc": ApplicantType.STATE_BODY,
     "toChucKhac": ApplicantType.OTHER_ORGANISATION,
 }
-_INSURANCE_NUMBER = re.compile(r"\d{10}")
+_INSURANCE_NUMBER = re.compile(r"[0-9]{10}")  # \d would take any script's digits
 
 
 def _code(table: dict[str, Any], value: Any) -> Any:
@@ -178,14 +179,15 @@ class SocialInsuranceConnector(HttpConnector):
 
         fee = row.get("lePhi")
         if fee is not None:
-            if isinstance(fee, bool) or not isinstance(fee, int | float):
+            if isinstance(fee, bool) or not isinstance(fee, int | float) or not 0 <= fee < inf:
                 problems.append(
                     Reason("has_fee", "invalid_number", f"lePhi {fee!r} is not an amount")
                 )
             else:
                 fields["has_fee"] = fee > 0
-                # Online payment only means something when there is a fee to pay.
+                # Online payment only means something when there is a fee to pay; the model
+                # reads the flag (true/false, 1/0), so a word like "no" is not taken as true.
                 if fee > 0 and row.get("thanhToanTrucTuyen") is not None:
-                    fields["paid_online"] = bool(row["thanhToanTrucTuyen"])
+                    fields["paid_online"] = row["thanhToanTrucTuyen"]
 
         return self.build(fields, problems)
