@@ -11,9 +11,13 @@ file-name order (sector systems name exports by day, so name order is day order)
 **Completeness.** A file still being written is left alone, without a trace, for a later run:
 
 * CSV: complete when its last non-blank line is the trailer `<marker>,<n>`; `n` must equal the
-  number of data lines, or the whole file is reported (a lost or extra line is not guessed at);
+  number of data lines, or the whole file is reported (a lost or extra line is not guessed at).
+  The header is judged as soon as its line is complete, so a file that is no UTF-8 CSV (binary,
+  UTF-16) or lacks a column is reported at once instead of waited for;
 * XML: complete when it ends with the root's closing tag; it must then be well formed, carry no
-  DOCTYPE, and its count element must equal the number of records, or the whole file is reported;
+  DOCTYPE, and its count element must equal the number of records, or the whole file is reported.
+  An incomplete file whose start already breaks these rules (binary, UTF-16, a DOCTYPE, text
+  after the root) is reported at once, as it can never become valid;
 * any file: its size and modification time must not change while it is copied (an in-place
   writer still at work). Each file is read from a private copy, so the rows read are exactly
   the bytes that were hashed, whatever the exporter does to the original meanwhile.
@@ -37,10 +41,20 @@ it without hashing it again. The manifest grows by one entry per distinct file c
 has the wrong number of fields becomes a record the connector rejects with the reason (its id
 recovered from the line when it is plainly there, else `<file>#row<n>`); it keeps only the
 line's text with identifier-like digit runs masked. A file that cannot be read, or whose
-envelope is broken, becomes one rejected record `<file>#file` naming the problem.
+envelope is broken, becomes one rejected record `<file>#file` naming the problem. A record whose
+id is implausible (blank, with spaces or control characters, over 128 characters) is keyed by its
+origin `<file>#row<n>` instead: it is rejected anyway, and its key stays printable and unique.
+
+**One id, one record per file.** When an id appears on several rows of one file, its row with the
+newest version (`version_column`; the last of equal ones, an unreadable version counting as
+oldest) is the record, and the others are older versions of it: skipped, with a warning naming
+the rows, as the registry would have replaced them anyway. Quarantining them would count one
+dossier twice against the source's own count. The outcome depends on the file alone, never on
+batch sizes or on where a crashed run resumed.
 
 Memory is bounded by the batch size (rows are streamed; a line or an XML value is capped), plus
-the manifest. `count(period)` streams the files too, but remembers the ids it counted.
+the manifest and, while a file is read, the id and version of each of its records.
+`count(period)` streams the files too, but remembers the ids it counted.
 """
 
 from __future__ import annotations
@@ -54,7 +68,7 @@ import stat
 import tempfile
 from abc import abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -79,6 +93,10 @@ MAX_LINE = 1 << 20  # bytes; a longer CSV line is rejected, not held in memory
 MAX_VALUE = 100_000  # characters of one XML value, same reason
 _CHUNK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 (and UTF-32 LE): never a UTF-8 export
+# A field may fill a whole line: past csv's default limit (128 KiB) a long value would be
+# reported as broken CSV. The limit is process-wide, so it is only ever raised.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE))
 # 9+ digit runs (citizen IDs, tax codes, 0101234567-001) in text kept from unreadable lines.
 _IDENTIFIER_LIKE = re.compile(r"(?<!\d)\d{9,}(?:-\d{3})?(?!\d)")
 
@@ -116,6 +134,32 @@ class _Envelope:
     problem: Reason | None = None
     header: tuple[str, ...] = ()  # CSV column names
     records: int = 0
+    waiting: str = ""  # why an incomplete file is not complete yet
+    superseded: dict[int, int] = field(default_factory=dict)  # row -> row of its id that won
+
+
+class _Versions:
+    """Settles ids repeated in one file: the row with the newest version wins, else the last."""
+
+    def __init__(self, connector: FileDropConnector) -> None:
+        self._connector = connector
+        self._newest: dict[str, tuple[str | None, int]] = {}  # versions parsed only on a repeat
+        self._beaten: dict[int, str] = {}
+
+    def add(self, row: int, key: str | None, version: str | None) -> None:
+        if key is None:
+            return
+        known = self._newest.get(key)
+        if known is None:
+            self._newest[key] = (version, row)
+        elif self._connector.version_of(version) >= self._connector.version_of(known[0]):
+            self._beaten[known[1]] = key
+            self._newest[key] = (version, row)
+        else:
+            self._beaten[row] = key
+
+    def superseded(self) -> dict[int, int]:
+        return {row: self._newest[key][1] for row, key in self._beaten.items()}
 
 
 class _FileProblem(Exception):
@@ -190,9 +234,11 @@ class FileDropConnector(Connector):
     """Declarations a file-drop connector makes; listing, reading and counting are done here.
 
     A subclass declares the native `columns` its mapping reads (a CSV header lacking one
-    rejects the file), the `key_column` holding the record's id, the `received_column` and the
-    `time_formats` (strptime) that date a dossier for `count`, the CSV `csv_trailer` marker and
-    the XML `xml_root`, `xml_record` and `xml_count` element names; and implements `map_row`.
+    rejects the file), the `key_column` holding the record's id, the `version_column` (one of
+    the columns, a time) holding its last change, which settles an id repeated in one file, the
+    `received_column` and the `time_formats` (strptime) that date a dossier for `count`, the CSV
+    `csv_trailer` marker and the XML `xml_root`, `xml_record` and `xml_count` element names;
+    and implements `map_row`.
     Record payloads hold native values as text, None for an empty value.
     """
 
@@ -201,6 +247,7 @@ class FileDropConnector(Connector):
     key_column: ClassVar[str]
     # Ids recovered from an unreadable line must look like this (a receipt code by default).
     key_pattern: ClassVar[str] = r"[0-9A-Za-z][0-9A-Za-z.\-/_]{2,127}"
+    version_column: ClassVar[str | None] = None
     received_column: ClassVar[str]
     time_formats: ClassVar[tuple[str, ...]]
     csv_delimiter: ClassVar[str] = ","
@@ -237,6 +284,13 @@ class FileDropConnector(Connector):
                 continue
         raise ValueError(f"{value!r} matches none of {', '.join(self.time_formats)}")
 
+    def version_of(self, value: str | None) -> datetime:
+        """A row's version for settling a repeated id; the oldest possible when unreadable."""
+        try:
+            return self.parse_time(value) if value else datetime.min
+        except ValueError:
+            return datetime.min
+
     # -- the contract -----------------------------------------------------------------------
     def check(self) -> Health:
         files = self._listing()
@@ -261,7 +315,12 @@ class FileDropConnector(Connector):
                     continue  # still being written, or a content already loaded
                 envelope = self._envelope(snapshot)
                 if not envelope.complete:
-                    log.info("source %r: %s is not complete yet", self.source, snapshot.name)
+                    log.info(
+                        "source %r: %s is not complete yet (%s); left for the next run",
+                        self.source,
+                        snapshot.name,
+                        envelope.waiting,
+                    )
                 elif envelope.problem is not None:
                     pending.append(self._file_rejected(snapshot.name, envelope.problem))
                     manifest.finish(snapshot)
@@ -301,6 +360,8 @@ class FileDropConnector(Connector):
                 hashes.add(snapshot.sha256)
                 envelope = self._envelope(snapshot)
                 if envelope.complete and envelope.problem is None:
+                    # A repeated id is one dossier: every row of it counts once, by its id.
+                    envelope = replace(envelope, superseded={})
                     for _, raw in self._records(snapshot, envelope, 0):
                         if raw.source_id is not None and self._received_in(raw, period):
                             counted.add(raw.source_id)
@@ -386,29 +447,64 @@ class FileDropConnector(Connector):
             return _Envelope(True, problem.reason)
 
     def _csv_envelope(self, snapshot: _Snapshot) -> _Envelope:
+        name = snapshot.name
+        versions = _Versions(self)
         with snapshot.path.open("rb") as fh:
             lines = _lines(fh)
             first = next(lines, None)
-            data, last = -1, None  # the trailer is counted, then taken off
+            header: tuple[str, ...] = ()
+            if first is not None and (b"\x00" in first or first.startswith(_WIDE_BOMS)):
+                header = self._csv_header(first, name)  # binary or UTF-16: raises at once
+            data, last, seen = 0, None, False  # `last`: the latest non-blank line, if `seen`
             for line in lines:
-                if line is None or line.strip():
-                    data, last = data + 1, line
-        if first is None or last is None:
-            return _Envelope(False)
-        declared = self._trailer(last, snapshot.name)
+                # Followed by another line, the header line is complete: judge it now.
+                header = header or self._csv_header(first, name)
+                if line is not None and not line.strip():
+                    continue
+                if seen:  # the line before this one is data, not the trailer
+                    data += 1
+                    versions.add(data, *self._key_and_version(last, header))
+                last, seen = line, True
+        if not seen:
+            waiting = "it is empty" if first is None else "it has no line after the header yet"
+            return _Envelope(False, waiting=waiting)
+        declared = self._trailer(last, name)
         if declared is None:
-            return _Envelope(False)
-        header = self._csv_header(first, snapshot.name)
+            waiting = (
+                f"its last line is not the trailer '{self.csv_trailer}{self.csv_delimiter}<rows>'"
+            )
+            return _Envelope(False, waiting=waiting)
         if declared != data:
             raise _FileProblem(
                 Reason(
                     "file",
                     "row_count_mismatch",
-                    f"{snapshot.name}: the trailer declares {declared} rows but the file "
+                    f"{name}: the trailer declares {declared} rows but the file "
                     f"holds {data}; ask the source to re-issue the file",
                 )
             )
-        return _Envelope(True, header=header, records=data)
+        return _Envelope(True, header=header, records=data, superseded=versions.superseded())
+
+    def _key_and_version(
+        self, line: bytes | None, header: tuple[str, ...]
+    ) -> tuple[str | None, str | None]:
+        """The id (when plausible) and version of a data line, as `_csv_record` will read it."""
+        if line is None:
+            return None, None
+        try:
+            values = next(csv.reader([line.decode()], delimiter=self.csv_delimiter, strict=True))
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            values = []
+        if len(values) != len(header):
+            return self._recover_key(line.decode(errors="backslashreplace"), header), None
+        key = self._plausible_key(values[header.index(self.key_column)])
+        if self.version_column is None:
+            return key, None
+        return key, values[header.index(self.version_column)]
+
+    def _plausible_key(self, value: str | None) -> str | None:
+        key = (value or "").strip()
+        return key if self._key.fullmatch(key) else None
 
     def _trailer(self, line: bytes | None, name: str) -> int | None:
         """The row count of a trailer line, or None when the line is no trailer."""
@@ -431,18 +527,20 @@ class FileDropConnector(Connector):
 
     def _csv_header(self, line: bytes | None, name: str) -> tuple[str, ...]:
         try:
+            if b"\x00" in (line or b""):
+                raise ValueError("NUL")  # UTF-16 or binary: valid UTF-8, yet no text
             text = (line or b"").removeprefix(_BOM).decode()
             header = tuple(
                 h.strip()
                 for h in next(csv.reader([text], delimiter=self.csv_delimiter, strict=True))
             )
-        except (UnicodeDecodeError, csv.Error, StopIteration):
+        except (ValueError, csv.Error, StopIteration):  # UnicodeDecodeError is a ValueError
             raise _FileProblem(
                 Reason(
                     "file",
                     "bad_header",
-                    f"{name}: the header line is not UTF-8 CSV; ask the source to re-issue "
-                    "the file in UTF-8",
+                    f"{name}: the header line is not UTF-8 CSV (a binary or UTF-16 file?); "
+                    "ask the source to re-issue the file as UTF-8 CSV",
                 )
             ) from None
         missing = [column for column in self.columns if column not in header]
@@ -459,24 +557,42 @@ class FileDropConnector(Connector):
         return header
 
     def _xml_envelope(self, snapshot: _Snapshot) -> _Envelope:
+        name = snapshot.name
         with snapshot.path.open("rb") as fh:
+            head = fh.read(4)
             fh.seek(max(0, snapshot.size - 512))
             tail = fh.read().rstrip()
+        if head.startswith(_WIDE_BOMS) or b"\x00" in head:
+            raise _FileProblem(
+                Reason(
+                    "file",
+                    "bad_encoding",
+                    f"{name} is not UTF-8 XML (a UTF-16 or binary file?); ask the source to "
+                    "re-issue the file in UTF-8",
+                )
+            )
+        parser = self._xml_parser(name)
         if not tail.endswith(f"</{self.xml_root}>".encode()):
-            return _Envelope(False)
-        parser = self._xml_parser(snapshot.name)
-        records = sum(1 for _ in parser.records(snapshot.path))
+            # Still being written, unless what is there already breaks the rules (raises).
+            for _ in parser.records(snapshot.path, final=False):
+                pass
+            return _Envelope(False, waiting=f"it does not end with </{self.xml_root}> yet")
+        versions = _Versions(self)
+        records = 0
+        for records, (values, _) in enumerate(parser.records(snapshot.path), start=1):
+            version = values.get(self.version_column) if self.version_column else None
+            versions.add(records, self._plausible_key(values.get(self.key_column)), version)
         if parser.declared != records:
             declared = "no" if parser.declared is None else str(parser.declared)
             raise _FileProblem(
                 Reason(
                     "file",
                     "row_count_mismatch",
-                    f"{snapshot.name}: <{self.xml_count}> declares {declared} records but the "
+                    f"{name}: <{self.xml_count}> declares {declared} records but the "
                     f"file holds {records}; ask the source to re-issue the file",
                 )
             )
-        return _Envelope(True, records=records)
+        return _Envelope(True, records=records, superseded=versions.superseded())
 
     def _xml_parser(self, name: str) -> _XmlRecords:
         return _XmlRecords(name, self.xml_root, self.xml_record, self.xml_count)
@@ -486,11 +602,12 @@ class FileDropConnector(Connector):
         self, snapshot: _Snapshot, envelope: _Envelope, start: int
     ) -> Iterator[tuple[int, RawRecord]]:
         """(number, record) of each record after the first `start` ones."""
+        name, superseded = snapshot.name, envelope.superseded
         if snapshot.is_xml:
-            parsed = self._xml_parser(snapshot.name).records(snapshot.path)
+            parsed = self._xml_parser(name).records(snapshot.path)
             for number, (values, problem) in enumerate(parsed, start=1):
-                if number > start:
-                    yield number, self._xml_record(snapshot.name, number, values, problem)
+                if number > start and not self._superseded(name, number, superseded):
+                    yield number, self._xml_record(name, number, values, problem)
             return
         with snapshot.path.open("rb") as fh:
             lines = _lines(fh)
@@ -502,8 +619,26 @@ class FileDropConnector(Connector):
                 number += 1
                 if number > envelope.records:
                     return  # the trailer
-                if number > start:
-                    yield number, self._csv_record(snapshot.name, number, envelope.header, line)
+                if number > start and not self._superseded(name, number, superseded):
+                    yield number, self._csv_record(name, number, envelope.header, line)
+
+    def _superseded(self, name: str, number: int, superseded: dict[int, int]) -> bool:
+        """Whether row `number` is an older version of an id a later row holds (logged)."""
+        winner = superseded.get(number)
+        if winner is None:
+            return False
+        newer = f"as new or newer by {self.version_column}" if self.version_column else "later"
+        log.warning(
+            "source %r: row %d of %s repeats the %s of row %d (%s); row %d is skipped",
+            self.source,
+            number,
+            name,
+            self.key_column,
+            winner,
+            newer,
+            number,
+        )
+        return True
 
     def _csv_record(
         self, name: str, number: int, header: tuple[str, ...], line: bytes | None
@@ -544,8 +679,7 @@ class FileDropConnector(Connector):
             )
         payload: dict[str, Any] = {k: (v or None) for k, v in zip(header, values, strict=True)}
         payload[ORIGIN] = origin
-        key = (payload.get(self.key_column) or "").strip()
-        return RawRecord(key or origin, payload)
+        return RawRecord(self._plausible_key(payload[self.key_column]) or origin, payload)
 
     def _line_rejected(
         self, origin: str, header: tuple[str, ...], text: str, code: str, message: str
@@ -570,17 +704,17 @@ class FileDropConnector(Connector):
         return key if self._key.fullmatch(key) else None
 
     def _xml_record(
-        self, name: str, number: int, values: dict[str, str], problem: str | None
+        self, name: str, number: int, values: dict[str, str], problem: tuple[str, str] | None
     ) -> RawRecord:
         origin = f"{name}#row{number}"
         payload: dict[str, Any] = dict.fromkeys(self.columns)
         payload.update((k, v or None) for k, v in values.items())
         payload[ORIGIN] = origin
         if problem is not None:
-            message = f"record {number} of {name}: {problem}"
-            payload[REJECTED] = Reason("record", "bad_xml_record", message).as_dict()
-        key = (payload.get(self.key_column) or "").strip()
-        return RawRecord(key or origin, payload)
+            code, detail = problem
+            message = f"record {number} of {name}: {detail}"
+            payload[REJECTED] = Reason("record", code, message).as_dict()
+        return RawRecord(self._plausible_key(payload.get(self.key_column)) or origin, payload)
 
 
 def _unreadable(listed: _Listed, exc: OSError) -> Reason:
@@ -619,15 +753,21 @@ class _XmlRecords:
         self.declared: int | None = None
         self._depth = 0
         self._values: dict[str, str] | None = None
-        self._problem: str | None = None
+        self._problem: tuple[str, str] | None = None  # (code, detail) of the record
         self._field: str | None = None
         self._text: list[str] = []
         self._size = 0
         self._count_text: list[str] | None = None
-        self._ready: list[tuple[dict[str, str], str | None]] = []
+        self._ready: list[tuple[dict[str, str], tuple[str, str] | None]] = []
 
-    def records(self, path: Path) -> Iterator[tuple[dict[str, str], str | None]]:
-        """(values, problem) per record element; raises _FileProblem for a broken file."""
+    def records(
+        self, path: Path, *, final: bool = True
+    ) -> Iterator[tuple[dict[str, str], tuple[str, str] | None]]:
+        """(values, problem) per record element; raises _FileProblem for a broken file.
+
+        With `final` false the file may be cut anywhere (still being written): only what is
+        already there is judged.
+        """
         parser = expat.ParserCreate()
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.buffer_text = True
@@ -639,6 +779,8 @@ class _XmlRecords:
         with path.open("rb") as fh:
             while True:
                 chunk = fh.read(_CHUNK)
+                if not (chunk or final):
+                    return
                 try:
                     parser.Parse(chunk, not chunk)
                 except expat.ExpatError as exc:
@@ -686,16 +828,18 @@ class _XmlRecords:
                 self._count_text = []
         elif depth == 3 and self._values is not None:
             if name in self._values:
-                self._problem = self._problem or f"element <{name}> appears twice"
+                self._problem = self._problem or ("repeated_element", f"<{name}> appears twice")
             self._field, self._text, self._size = name, [], 0
         elif depth > 3 and self._values is not None:
-            self._problem = self._problem or f"element <{name}> inside <{self._field}>"
+            nested = f"element <{name}> inside <{self._field}>"
+            self._problem = self._problem or ("nested_element", nested)
 
     def _chars(self, data: str) -> None:
         if self._depth == 3 and self._field is not None:
             self._size += len(data)
             if self._size > MAX_VALUE:
-                self._problem = self._problem or f"<{self._field}> is over {MAX_VALUE} characters"
+                too_long = f"<{self._field}> is over {MAX_VALUE} characters"
+                self._problem = self._problem or ("value_too_long", too_long)
             else:
                 self._text.append(data)
         elif self._depth == 2 and self._count_text is not None:

@@ -8,7 +8,9 @@ once. Files, completeness, manifest and bad lines are the transport's (`connecto
 
 Version rule: NgayCapNhat, the row's last change in Finance's system, is the record's
 `source_updated_at`. A corrected file re-issued for a past day repeats every row of that day;
-only the rows Finance changed carry a later NgayCapNhat, so only they update the registry.
+only the rows Finance changed carry a later NgayCapNhat, so only they update the registry. A
+SoHoSo repeated within one file loads from its row with the newest NgayCapNhat (the last of
+equal ones); the transport skips its older rows.
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ _SERVICE_LEVEL = {
 }
 _YES_NO = {_word("Có"): True, _word("Không"): False, "1": True, "0": False}
 # 10-digit tax code, 13-digit branch code (0101234567-001, dash optional), 12-digit citizen ID.
-_TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}")
+# ASCII digits only: `\d` would also take Arabic-Indic or other Unicode digits.
+_TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}", re.ASCII)
 # "45.000", "1.250.000", "45000", with an optional decimal part after a comma.
-_AMOUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?")
+_AMOUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?", re.ASCII)
+_COUNT = re.compile(r"\d{1,9}", re.ASCII)  # a number of documents ("²".isdigit() is true)
 
 
 def _unknown(field: str, column: str, value: str, known: dict[str, Any]) -> Reason:
@@ -98,6 +102,7 @@ class FinanceConnector(FileDropConnector):
         "NgayCapNhat",
     )
     key_column = "SoHoSo"
+    version_column = "NgayCapNhat"
     received_column = "NgayNhan"
     time_formats = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
     csv_trailer = "#KETTHUC"
@@ -214,7 +219,7 @@ class FinanceConnector(FileDropConnector):
                         fields["paid_online"] = paid_online
         for column, field in (("SoGiayTo", "docs_submitted"), ("SoGiayToSoHoa", "docs_digitised")):
             if (count := row[column]) is not None:
-                if count.strip().isdigit():
+                if _COUNT.fullmatch(count.strip()):
                     fields[field] = int(count)
                 else:
                     message = f"{column} {count!r} is not a number of documents"
