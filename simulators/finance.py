@@ -27,16 +27,16 @@ import json
 import os
 import random
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from simulators import scenario
+from simulators import common, scenario
+from simulators.common import assign
 
 PREFIX = "HoSo_TaiChinh_"
 CSV_TRAILER = "#KETTHUC"
@@ -44,7 +44,6 @@ XML_ROOT, XML_RECORD, XML_COUNT = "DanhSachHoSo", "HoSo", "TongSo"
 PARAMETERS = ".simulator.json"  # hidden: the connector ignores it
 START = date(2025, 6, 21)  # default first day: ten days before the two-level reform
 END = scenario.END  # exclusive: nothing is received or changed from here on
-LAST = END - timedelta(seconds=1)
 TWO_LEVEL_FROM = scenario.TWO_LEVEL_FROM.date()
 FORWARDED = 600  # dossiers the portal forwards to Finance over the scenario's span
 DATE, TIME = "%d/%m/%Y", "%d/%m/%Y %H:%M:%S"
@@ -144,24 +143,28 @@ _WEIGHTED = [p for p in PROCEDURES for _ in range(p.weight)]
 _CAPABLE = sum(p.weight for p in PROCEDURES if p.level != "2") / sum(p.weight for p in PROCEDURES)
 # ~40% of all Finance dossiers come online: all of them through online-capable procedures.
 _ONLINE_WHEN_CAPABLE = scenario.ONLINE_SHARE["finance"] / _CAPABLE
+# How a generated dossier ends up (the shares are Finance's own).
 _OPEN = [WAITING] * 2 + [ACCEPTED] * 3 + [IN_PROGRESS] * 8 + [SUPPLEMENT] * 3
 _OPEN += [AWAITING_PAYMENT] * 2
+_OUTCOMES = common.Outcomes(
+    refused=REFUSED,
+    withdrawn=WITHDRAWN,
+    stopped=STOPPED,
+    still_open=_OPEN,
+    resolved=RESOLVED,
+    returned=RETURNED,
+    open_below=0.3,
+    returned_from=0.45,
+    return_within=86400,
+    open_from=END,
+)
 
 
 # -- planted defects ------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Defect:
-    kind: str
-    plant: Callable[[dict[str, str]], None]  # spoils one row's values in place
+class _Defect(common.Defect[dict[str, str]]):
     csv_only: bool = False  # spoils the bytes of a CSV line, not a value
     hides_received: bool = False  # the export no longer states a readable NgayNhan
-
-
-def _assign(name: str, value: str) -> Callable[[dict[str, str]], None]:
-    def plant(values: dict[str, str]) -> None:
-        values[name] = value
-
-    return plant
 
 
 def _iso_received(values: dict[str, str]) -> None:
@@ -185,14 +188,14 @@ def _as_is(_values: dict[str, str]) -> None:
 
 
 DEFECTS = (
-    _Defect("received_missing", _assign("NgayNhan", ""), hides_received=True),
+    _Defect("received_missing", assign(NgayNhan=""), hides_received=True),
     _Defect("foreign_date_format", _iso_received, hides_received=True),
-    _Defect("unknown_status", _assign("TrangThai", "Đang thẩm định lại")),
-    _Defect("malformed_procedure_code", _assign("MaThuTuc", "2.00181O")),  # letter O
+    _Defect("unknown_status", assign(TrangThai="Đang thẩm định lại")),
+    _Defect("malformed_procedure_code", assign(MaThuTuc="2.00181O")),  # letter O
     _Defect("malformed_tax_code", _cut_tax_code),
     _Defect("finished_before_received", _finished_before_received),
-    _Defect("fee_with_currency", _assign("PhiLePhi", "45.000 đồng")),
-    _Defect("unknown_channel", _assign("HinhThucNop", "Fax")),
+    _Defect("fee_with_currency", assign(PhiLePhi="45.000 đồng")),
+    _Defect("unknown_channel", assign(HinhThucNop="Fax")),
     # A name pasted with an opening quote and no closing one.
     _Defect("broken_quoting", _as_is, csv_only=True, hides_received=True),
     # A name typed on an old Windows-1258 machine, pasted as raw bytes.
@@ -204,35 +207,21 @@ _BY_KIND = {d.kind: d for d in DEFECTS}
 
 # -- public API -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Truth:
-    """What `generate` wrote: counts the connector and the registry must reproduce."""
+class Truth(common.Truth[str]):
+    """What `generate` wrote; `online` counts valid rows with HinhThucNop Trực tuyến.
 
-    rows: int
-    malformed: int
-    valid: int
-    defects: dict[str, int]  # planted rows per defect kind (every kind listed)
-    online: int  # valid rows submitted online (HinhThucNop Trực tuyến)
-    malformed_ids: tuple[str, ...] = field(repr=False)  # SoHoSo of the malformed rows
+    `malformed_ids` are the SoHoSo of the malformed rows.
+    """
+
+    source: ClassVar[str] = "finance"
     files: tuple[str, ...] = field(default=(), repr=False)
     # National codes of the scenario's forwarded dossiers the files carry.
     forwarded: tuple[str, ...] = field(default=(), repr=False)
     # Dossiers per receipt day (ISO date) whose NgayNhan the export states readably.
     received_per_day: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def as_json(self) -> str:
-        """One JSON line with the counts (no ids), for scripts and benchmarks."""
-        return json.dumps(
-            {
-                "rows": self.rows,
-                "malformed": self.malformed,
-                "valid": self.valid,
-                "defects": self.defects,
-                "online": self.online,
-                "files": len(self.files),
-                "forwarded": len(self.forwarded),
-                "source": "finance",
-            }
-        )
+    def own_counts(self) -> dict[str, Any]:
+        return {"files": len(self.files), "forwarded": len(self.forwarded)}
 
 
 @dataclass(frozen=True)
@@ -269,8 +258,7 @@ def generate(
     """
     if days < 0 or rows_per_day < 0 or forwarded < 0:
         raise ValueError("days, rows_per_day and forwarded must be >= 0")
-    if not 0.0 <= malformed_share <= 1.0:
-        raise ValueError(f"malformed_share must be within 0..1, got {malformed_share}")
+    common.check_share("malformed_share", malformed_share)
     if datetime.combine(start + timedelta(days=days), time()) > END:
         raise ValueError(f"the days must end by {END:%Y-%m-%d}; start earlier or fewer days")
     where = Path(folder)
@@ -328,8 +316,7 @@ def reissue(folder: str | Path, *, day: int, seed: int, share: float) -> list[st
     changed row gets a NgayCapNhat later than every row of the file; the others stay
     byte-identical. The file keeps its name and is replaced atomically.
     """
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"share must be within 0..1, got {share}")
+    common.check_share("share", share)
     where = Path(folder)
     plan = _day(_load(where), day)
     path = where / plan.name
@@ -558,22 +545,7 @@ def _dossier(
     r = rng.random
     seq = sequence[agency] = sequence.get(agency, 0) + 1
     finish = received + timedelta(seconds=int(proc.days * 86400 * (0.1 + r())))
-    finished = returned = None
-    u = r()
-    if u < 0.03:
-        status = REFUSED
-    elif u < 0.05:
-        status = WITHDRAWN
-    elif u < 0.06:
-        status = STOPPED
-    elif u < 0.3 or finish >= END:
-        status = _OPEN[int(r() * len(_OPEN))]
-    else:
-        finished = finish
-        status = RESOLVED
-        if u >= 0.45:
-            status = RETURNED
-            returned = min(finish + timedelta(seconds=int(r() * 86400)), LAST)
+    status, finished, returned = _OUTCOMES.draw(r, finish)
 
     u = r()
     if u < 0.35:  # a citizen: 12-digit citizen ID, or an older 10-digit personal tax code

@@ -28,14 +28,14 @@ Nothing here knows the canonical record; translating is the job of `connectors/l
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple, TypeVar
+from functools import partial
+from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -53,26 +53,22 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    create_engine,
     func,
     insert,
-    not_,
-    or_,
     select,
     update,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeDecorator
 
-from simulators import scenario
+from simulators import common, database, scenario
+from simulators.database import DOSSIER_CODE, RowDefect, chunks
 
 TABLE = "ho_so_dang_ky"
 HISTORY = "lich_su_xu_ly"
 
 START = scenario.START
 END = scenario.END  # exclusive: nothing is received or changed from here on
-LAST = END - timedelta(seconds=1)
 TWO_LEVEL_FROM = scenario.TWO_LEVEL_FROM
 # Vietnam keeps UTC+7 all year: the zone Land stamps its change times with.
 LOCAL_TZ = timezone(timedelta(hours=7))
@@ -157,9 +153,6 @@ PROVINCE = scenario.PROVINCE_LOCALITY
 PROVINCE_OFFICE = "000.00.13.H56"  # Văn phòng Đăng ký đất đai tỉnh
 BRANCHES = ("000.21.13.H56", "000.22.13.H56", "000.23.13.H56")  # its district branches
 AGENCIES = (PROVINCE_OFFICE, *BRANCHES)
-DISTRICTS = ("568", "569", "570", "572", "573", "574")
-COMMUNES_THREE_LEVEL = ("22333", "22366", "22390", "22402", "22411", "22435", "22450")
-COMMUNES_TWO_LEVEL = ("22333", "22390", "22411", "22480", "22504", "22528")
 
 
 class Procedure(NamedTuple):
@@ -207,7 +200,6 @@ _BY_NAME = {p.name: p for p in PROCEDURES}
 # UTF-8 procedure names read as Windows-1252 somewhere upstream: the legacy-encoding defect.
 _MOJIBAKE = {p.name.encode().decode("cp1252", errors="replace"): p for p in PROCEDURES}
 _CITIZEN_ID = re.compile(r"\d{12}|\d{9}")
-_DOSSIER_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.\-/_]{2,63}")
 
 
 # -- the tables -----------------------------------------------------------------------------
@@ -280,25 +272,12 @@ lich_su_xu_ly = Table(
 )
 COLUMNS: tuple[str, ...] = tuple(column.name for column in ho_so_dang_ky.columns)
 HISTORY_COLUMNS: tuple[str, ...] = tuple(column.name for column in lich_su_xu_ly.columns)
+_TABLES = (ho_so_dang_ky, lich_su_xu_ly)  # dossiers first: the history refers to them
 _AT = {name: index for index, name in enumerate(COLUMNS)}
-_CHUNK = 5000
-T = TypeVar("T")
 
 
 # -- planted defects ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Defect:
-    kind: str
-    plant: Callable[[list[Any]], None]  # spoils one generated row in place
-    found: Callable[[Any], ColumnElement[bool]]  # SQL test for the planted value, never NULL
-
-
-def _set(**values: Any) -> Callable[[list[Any]], None]:
-    def plant(row: list[Any]) -> None:
-        for name, value in values.items():
-            row[_AT[name]] = value
-
-    return plant
+_set = partial(database.assign, _AT)
 
 
 def _finished_early(row: list[Any]) -> None:
@@ -329,74 +308,53 @@ def _before_received(c: Any, name: str) -> ColumnElement[bool]:
 
 
 _DEFECTS = (
-    _Defect("received_missing", _set(ngay_tiep_nhan=None), lambda c: c.ngay_tiep_nhan.is_(None)),
-    _Defect(
+    RowDefect("received_missing", _set(ngay_tiep_nhan=None), lambda c: c.ngay_tiep_nhan.is_(None)),
+    RowDefect(
         "unknown_status",
         _set(trang_thai="CHO_KY_SO"),  # "awaiting digital signature": a step Land added later
         lambda c: c.trang_thai.not_in(STATUSES),
     ),
-    _Defect(
+    RowDefect(
         "finished_before_received",
         _finished_early,
         lambda c: _before_received(c, "ngay_hoan_thanh"),
     ),
-    _Defect(
+    RowDefect(
         "malformed_procedure_code",
         _set(ma_thu_tuc="1.OO4227"),  # letter O for zero, typed by hand
         lambda c: c.ma_thu_tuc == "1.OO4227",
     ),
-    _Defect(
+    RowDefect(
         "malformed_citizen_id",
         _short_citizen_id,
         lambda c: and_(c.so_cccd.is_not(None), func.length(c.so_cccd) == 11),
     ),
-    _Defect("unknown_channel", _set(hinh_thuc_nop=9), lambda c: c.hinh_thuc_nop.not_in(CHANNELS)),
-    _Defect("legacy_encoded_name", _mojibake, lambda c: c.ten_thu_tuc.in_(sorted(_MOJIBAKE))),
-    _Defect("blank_dossier_code", _set(ma_ho_so="  "), lambda c: func.trim(c.ma_ho_so) == ""),
-    _Defect(
+    RowDefect("unknown_channel", _set(hinh_thuc_nop=9), lambda c: c.hinh_thuc_nop.not_in(CHANNELS)),
+    RowDefect("legacy_encoded_name", _mojibake, lambda c: c.ten_thu_tuc.in_(sorted(_MOJIBAKE))),
+    RowDefect("blank_dossier_code", _set(ma_ho_so="  "), lambda c: func.trim(c.ma_ho_so) == ""),
+    RowDefect(
         "malformed_one_stop_code",
         _spaced_one_stop_code,
         lambda c: and_(c.ma_ho_so_mot_cua.is_not(None), c.ma_ho_so_mot_cua.like("% %")),
     ),
 )
 DEFECT_KINDS: tuple[str, ...] = tuple(defect.kind for defect in _DEFECTS)
-
-
-def _valid(table: Table) -> ColumnElement[bool]:
-    """Rows carrying none of the planted defects."""
-    return not_(or_(*(defect.found(table.c) for defect in _DEFECTS)))
+_VALID = database.valid(ho_so_dang_ky, _DEFECTS)
 
 
 # -- public API -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Truth:
-    """What `generate` loaded: counts the connector and the registry must reproduce."""
+class Truth(common.Truth[int]):
+    """What `generate` loaded; `online` counts valid rows with hinh_thuc_nop = 1."""
 
-    rows: int
-    malformed: int
-    valid: int
-    defects: dict[str, int]  # planted rows per defect kind (every kind listed)
-    online: int  # valid rows submitted online (hinh_thuc_nop = 1)
-    malformed_ids: tuple[int, ...] = field(repr=False)
+    source: ClassVar[str] = "land"
     forwarded: int = 0  # rows received at a one-stop centre (all valid)
     forwarded_ids: tuple[int, ...] = field(default=(), repr=False)
     history: int = 0  # entries in lich_su_xu_ly
     defect_of: dict[int, str] = field(default_factory=dict, repr=False)  # id -> defect kind
 
-    def as_json(self) -> str:
-        """One JSON line with the counts (no ids), for scripts and benchmarks."""
-        return json.dumps(
-            {
-                "rows": self.rows,
-                "malformed": self.malformed,
-                "valid": self.valid,
-                "defects": self.defects,
-                "online": self.online,
-                "forwarded": self.forwarded,
-                "history": self.history,
-                "source": "land",
-            }
-        )
+    def own_counts(self) -> dict[str, Any]:
+        return {"forwarded": self.forwarded, "history": self.history}
 
 
 class Change(NamedTuple):
@@ -411,7 +369,7 @@ class Change(NamedTuple):
 def create_schema(engine: Engine) -> None:
     """Drop and create both tables with their indexes."""
     with engine.begin() as conn:
-        _create(conn, indexes=True)
+        database.create(conn, _TABLES, indexes=True)
 
 
 def generate(
@@ -429,60 +387,27 @@ def generate(
     malformed. `malformed_share` of the rows (rounded) carry one defect each, the kinds dealt
     round-robin over `DEFECT_KINDS`. Rows are streamed: memory stays flat whatever `rows` is.
     """
-    if rows < 0:
-        raise ValueError(f"rows must be >= 0, got {rows}")
-    if not 0.0 <= malformed_share <= 1.0:
-        raise ValueError(f"malformed_share must be within 0..1, got {malformed_share}")
-    malformed = round(rows * malformed_share)
+    malformed = common.malformed_count(rows, malformed_share)
     if not 0 <= forwarded <= rows - malformed:
         raise ValueError(
             f"forwarded must be within 0..{rows - malformed} (rows less malformed), got {forwarded}"
         )
     picker = random.Random(f"land-plan-{seed}")
-    forwarded_ids = sorted(picker.sample(range(1, rows + 1), forwarded))
-    taken = set(forwarded_ids)
-    free = [ident for ident in range(1, rows + 1) if ident not in taken]
-    chosen = sorted(picker.sample(free, malformed))
-    plan = {ident: _DEFECTS[i % len(_DEFECTS)] for i, ident in enumerate(chosen)}
+    forwarded_ids, plan = common.deal(
+        picker, rows, forwarded=forwarded, malformed=malformed, defects=_DEFECTS
+    )
     incoming = dict(
         zip(forwarded_ids, scenario.forwarded(seed, sector="land", count=forwarded), strict=True)
     )
     stats = _Stats()
-    stream = _generate(rows, seed, plan, incoming, stats)
-    engine = _engine(url)
-    try:
-        with engine.begin() as conn:
-            _create(conn, indexes=False)
-        # Indexes are built after the load: one sort instead of a million index updates.
-        if engine.dialect.name == "postgresql":
-            _copy(engine, stream)
-        else:
-            with engine.begin() as conn:
-                for dossiers, history in stream:
-                    conn.execute(
-                        insert(ho_so_dang_ky),
-                        [dict(zip(COLUMNS, row, strict=True)) for row in dossiers],
-                    )
-                    conn.execute(
-                        insert(lich_su_xu_ly),
-                        [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in history],
-                    )
-        with engine.begin() as conn:
-            for table in (ho_so_dang_ky, lich_su_xu_ly):
-                for index in table.indexes:
-                    index.create(conn)
-    finally:
-        engine.dispose()
-    counts = dict.fromkeys(DEFECT_KINDS, 0)
-    for defect in plan.values():
-        counts[defect.kind] += 1
+    database.fill(url, _TABLES, _generate(rows, seed, plan, incoming, stats))
     return Truth(
         rows=rows,
-        malformed=len(plan),
-        valid=rows - len(plan),
-        defects=counts,
+        malformed=malformed,
+        valid=rows - malformed,
+        defects=common.count_kinds(DEFECT_KINDS, plan.values()),
         online=stats.online,
-        malformed_ids=tuple(chosen),
+        malformed_ids=tuple(plan),
         forwarded=forwarded,
         forwarded_ids=tuple(forwarded_ids),
         history=stats.history,
@@ -502,93 +427,87 @@ def advance(url: str, *, share: float, seed: int, steps: int = 1) -> list[int]:
     status stops early. Malformed rows are never touched. Raises `ValueError` when too few
     rows can move.
     """
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"share must be within 0..1, got {share}")
+    common.check_share("share", share)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     c = ho_so_dang_ky.c
-    engine = _engine(url)
-    try:
-        with engine.begin() as conn:
-            valid = _valid(ho_so_dang_ky)
-            total = conn.execute(select(func.count()).where(valid)).scalar_one()
-            movable = conn.execute(
-                select(
-                    c.id,
-                    c.trang_thai,
-                    c.ngay_hen_tra,
-                    c.ngay_hoan_thanh,
-                    c.ngay_tra_ket_qua,
-                    c.ngay_cap_nhat,
-                )
-                .where(valid, c.trang_thai.in_(OPEN))
-                .order_by(c.id)
-            ).all()
-            wanted = round(total * share)
-            if wanted > len(movable):
-                raise ValueError(
-                    f"cannot advance {wanted} rows ({share:.1%} of {total} valid): only "
-                    f"{len(movable)} are still open"
-                )
-            rng = random.Random(f"land-advance-{seed}")
-            picked = sorted(rng.sample(movable, wanted), key=lambda row: row.id)
-            clock = _latest(conn)
-            changed: list[dict[str, Any]] = []
-            logged: list[dict[str, Any]] = []
-            for row in picked:
-                status, entered = row.trang_thai, row.ngay_cap_nhat
-                due, finished, returned = (
-                    row.ngay_hen_tra,
-                    row.ngay_hoan_thanh,
-                    row.ngay_tra_ket_qua,
-                )
-                for _ in range(steps):
-                    if status not in NEXT_STEPS:
-                        break
-                    clock += timedelta(milliseconds=1)
-                    target = _choose(rng, NEXT_STEPS[status])
-                    if status in PAUSED and due is not None:
-                        due += timedelta(seconds=round((clock - entered).total_seconds()))
-                    if target == DA_GIAI_QUYET:
-                        finished = clock.replace(microsecond=0)
-                    elif target == DA_TRA:
-                        returned = clock.replace(microsecond=0)
-                    logged.append(
-                        {
-                            "b_ho_so_id": row.id,
-                            "b_from": status,
-                            "b_to": target,
-                            "b_at": clock,
-                            "b_note": rng.choice(_NOTES[target]),
-                        }
-                    )
-                    status, entered = target, clock
-                changed.append(
+    with database.opened(url) as engine, engine.begin() as conn:
+        total = conn.execute(select(func.count()).where(_VALID)).scalar_one()
+        movable = conn.execute(
+            select(
+                c.id,
+                c.trang_thai,
+                c.ngay_hen_tra,
+                c.ngay_hoan_thanh,
+                c.ngay_tra_ket_qua,
+                c.ngay_cap_nhat,
+            )
+            .where(_VALID, c.trang_thai.in_(OPEN))
+            .order_by(c.id)
+        ).all()
+        wanted = round(total * share)
+        if wanted > len(movable):
+            raise ValueError(
+                f"cannot advance {wanted} rows ({share:.1%} of {total} valid): only "
+                f"{len(movable)} are still open"
+            )
+        rng = random.Random(f"land-advance-{seed}")
+        picked = sorted(rng.sample(movable, wanted), key=lambda row: row.id)
+        clock = _latest(conn)
+        changed: list[dict[str, Any]] = []
+        logged: list[dict[str, Any]] = []
+        for row in picked:
+            status, entered = row.trang_thai, row.ngay_cap_nhat
+            due, finished, returned = (
+                row.ngay_hen_tra,
+                row.ngay_hoan_thanh,
+                row.ngay_tra_ket_qua,
+            )
+            for _ in range(steps):
+                if status not in NEXT_STEPS:
+                    break
+                clock += timedelta(milliseconds=1)
+                target = _choose(rng, NEXT_STEPS[status])
+                if status in PAUSED and due is not None:
+                    due += timedelta(seconds=round((clock - entered).total_seconds()))
+                if target == DA_GIAI_QUYET:
+                    finished = clock.replace(microsecond=0)
+                elif target == DA_TRA:
+                    returned = clock.replace(microsecond=0)
+                logged.append(
                     {
-                        "b_id": row.id,
-                        "b_status": status,
-                        "b_due": due,
-                        "b_finished": finished,
-                        "b_returned": returned,
-                        "b_when": entered,
+                        "b_ho_so_id": row.id,
+                        "b_from": status,
+                        "b_to": target,
+                        "b_at": clock,
+                        "b_note": rng.choice(_NOTES[target]),
                     }
                 )
-            change = (
-                update(ho_so_dang_ky)
-                .where(c.id == bindparam("b_id"))
-                .values(
-                    trang_thai=bindparam("b_status"),
-                    ngay_hen_tra=bindparam("b_due"),
-                    ngay_hoan_thanh=bindparam("b_finished"),
-                    ngay_tra_ket_qua=bindparam("b_returned"),
-                    ngay_cap_nhat=bindparam("b_when"),
-                )
+                status, entered = target, clock
+            changed.append(
+                {
+                    "b_id": row.id,
+                    "b_status": status,
+                    "b_due": due,
+                    "b_finished": finished,
+                    "b_returned": returned,
+                    "b_when": entered,
+                }
             )
-            for batch in _chunks(changed, _CHUNK):
-                conn.execute(change, batch)
-            _log(conn, logged)
-    finally:
-        engine.dispose()
+        change = (
+            update(ho_so_dang_ky)
+            .where(c.id == bindparam("b_id"))
+            .values(
+                trang_thai=bindparam("b_status"),
+                ngay_hen_tra=bindparam("b_due"),
+                ngay_hoan_thanh=bindparam("b_finished"),
+                ngay_tra_ket_qua=bindparam("b_returned"),
+                ngay_cap_nhat=bindparam("b_when"),
+            )
+        )
+        for batch in chunks(changed, database.CHUNK):
+            conn.execute(change, batch)
+        _log(conn, logged)
     return [row.id for row in picked]
 
 
@@ -600,85 +519,55 @@ def repair(url: str, *, ids: Sequence[int]) -> None:
     naming ids that are not in the table.
     """
     wanted = sorted(set(ids))
-    engine = _engine(url)
-    try:
-        with engine.begin() as conn:
-            found: dict[int, dict[str, Any]] = {}
-            for some in _chunks(wanted, 1000):
-                for stored in conn.execute(
-                    select(ho_so_dang_ky).where(ho_so_dang_ky.c.id.in_(some))
-                ):
-                    found[stored.id] = dict(stored._mapping)
-            missing = [ident for ident in wanted if ident not in found]
-            if missing:
-                raise ValueError(f"no rows with id {missing[:10]} in {TABLE}")
-            clock = _latest(conn)
-            fixed: list[dict[str, Any]] = []
-            logged: list[dict[str, Any]] = []
-            for ident in wanted:
-                clock += timedelta(milliseconds=1)
-                before = found[ident]
-                after = _repaired(before, clock)
-                fixed.append(after)
-                if after["trang_thai"] != before["trang_thai"]:
-                    logged.append(
-                        {
-                            "b_ho_so_id": ident,
-                            "b_from": before["trang_thai"],
-                            "b_to": after["trang_thai"],
-                            "b_at": clock,
-                            "b_note": "Cập nhật lại trạng thái (sửa dữ liệu)",
-                        }
-                    )
-            uncoded = [row for row in fixed if not _DOSSIER_CODE.fullmatch(row["ma_ho_so"] or "")]
-            if uncoded:
-                codes = _CodeBook(conn, {_code_prefix(row) for row in uncoded})
-                for row in uncoded:
-                    row["ma_ho_so"] = codes.new(_code_prefix(row))
-            change = (
-                update(ho_so_dang_ky)
-                .where(ho_so_dang_ky.c.id == bindparam("b_id"))
-                .values({name: bindparam(f"b_{name}") for name in COLUMNS if name != "id"})
-            )
-            for batch in _chunks(fixed, _CHUNK):
-                conn.execute(change, [{f"b_{k}": v for k, v in row.items()} for row in batch])
-            _log(conn, logged)
-    finally:
-        engine.dispose()
+    with database.opened(url) as engine, engine.begin() as conn:
+        found = database.fetch(conn, ho_so_dang_ky, wanted)
+        clock = _latest(conn)
+        fixed: list[dict[str, Any]] = []
+        logged: list[dict[str, Any]] = []
+        for ident in wanted:
+            clock += timedelta(milliseconds=1)
+            before = found[ident]
+            after = _repaired(before, clock)
+            fixed.append(after)
+            if after["trang_thai"] != before["trang_thai"]:
+                logged.append(
+                    {
+                        "b_ho_so_id": ident,
+                        "b_from": before["trang_thai"],
+                        "b_to": after["trang_thai"],
+                        "b_at": clock,
+                        "b_note": "Cập nhật lại trạng thái (sửa dữ liệu)",
+                    }
+                )
+        database.recode(
+            conn,
+            fixed,
+            ho_so_dang_ky.c.ma_ho_so,
+            agency="ma_don_vi_xu_ly",
+            received="ngay_tiep_nhan",
+        )
+        database.rewrite(conn, ho_so_dang_ky, fixed)
+        _log(conn, logged)
 
 
 def status_of(url: str, ids: Sequence[int]) -> dict[int, str]:
     """`trang_thai` of the given rows, by id (absent ids are left out)."""
-    c = ho_so_dang_ky.c
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            return {
-                ident: status
-                for chunk in _chunks(sorted(set(ids)), 1000)
-                for ident, status in conn.execute(select(c.id, c.trang_thai).where(c.id.in_(chunk)))
-            }
-    finally:
-        engine.dispose()
+    return database.column_of(url, ho_so_dang_ky.c.trang_thai, ids)
 
 
 def history_of(url: str, ids: Sequence[int]) -> dict[int, list[Change]]:
     """The status log of the given dossiers, oldest first (absent ids are left out)."""
     h = lich_su_xu_ly.c
-    engine = _engine(url)
     found: dict[int, list[Change]] = {}
-    try:
-        with engine.connect() as conn:
-            for chunk in _chunks(sorted(set(ids)), 1000):
-                query = (
-                    select(h.ho_so_id, h.trang_thai_cu, h.trang_thai_moi, h.thoi_gian, h.ghi_chu)
-                    .where(h.ho_so_id.in_(chunk))
-                    .order_by(h.ho_so_id, h.thoi_gian, h.id)
-                )
-                for ident, *entry in conn.execute(query):
-                    found.setdefault(ident, []).append(Change(*entry))
-    finally:
-        engine.dispose()
+    with database.opened(url) as engine, engine.connect() as conn:
+        for chunk in chunks(sorted(set(ids)), 1000):
+            query = (
+                select(h.ho_so_id, h.trang_thai_cu, h.trang_thai_moi, h.thoi_gian, h.ghi_chu)
+                .where(h.ho_so_id.in_(chunk))
+                .order_by(h.ho_so_id, h.thoi_gian, h.id)
+            )
+            for ident, *entry in conn.execute(query):
+                found.setdefault(ident, []).append(Change(*entry))
     return found
 
 
@@ -751,7 +640,7 @@ def _walk(
 def _generate(
     rows: int,
     seed: int,
-    plan: dict[int, _Defect],
+    plan: dict[int, RowDefect],
     incoming: dict[int, scenario.Forwarded],
     stats: _Stats,
 ) -> Iterator[tuple[list[list[Any]], list[list[Any]]]]:
@@ -791,30 +680,17 @@ def _generate(
                 channel = IN_PERSON if r() < 0.97 else POSTAL
                 proc = everything[int(r() * len(everything))]
             day = START + timedelta(days=int(r() * n_days))
-            if channel == ONLINE:
-                submitted = day + timedelta(seconds=int(r() * 86400))
-                received = min(submitted + timedelta(seconds=int(r() * 57600)), LAST)
-            else:  # at the counter in office hours; by post a few days after posting
-                received = day + timedelta(seconds=27000 + int(r() * 34200))
-                submitted = received
-                if channel == POSTAL:
-                    submitted = max(received - timedelta(days=1 + int(r() * 3)), START)
-            if (received - START).days >= reform_day:
-                if r() < 0.35:
-                    locality, agency = PROVINCE, PROVINCE_OFFICE
-                else:
-                    k = int(r() * len(COMMUNES_TWO_LEVEL))
-                    locality, agency = COMMUNES_TWO_LEVEL[k], BRANCHES[k % len(BRANCHES)]
-            else:
-                u = r()
-                if u < 0.3:
-                    locality, agency = PROVINCE, PROVINCE_OFFICE
-                elif u < 0.75:
-                    k = int(r() * len(DISTRICTS))
-                    locality, agency = DISTRICTS[k], BRANCHES[k % len(BRANCHES)]
-                else:
-                    k = int(r() * len(COMMUNES_THREE_LEVEL))
-                    locality, agency = COMMUNES_THREE_LEVEL[k], BRANCHES[k % len(BRANCHES)]
+            submitted, received = common.arrival(
+                r, day, online=channel == ONLINE, postal=channel == POSTAL, online_wait=57600
+            )
+            locality, agency = common.place(
+                r,
+                two_level=(received - START).days >= reform_day,
+                province=PROVINCE_OFFICE,
+                offices=BRANCHES,
+                province_share=0.35,
+                districts_below=0.75,
+            )
             received_by = agency
             one_stop_code = None
 
@@ -876,74 +752,14 @@ def _generate(
         elif channel == ONLINE:
             stats.online += 1
         dossiers.append(row)
-        if len(dossiers) == _CHUNK:
+        if len(dossiers) == database.CHUNK:
             yield dossiers, history
             dossiers, history = [], []
     if dossiers:
         yield dossiers, history
 
 
-def _copy(engine: Engine, stream: Iterable[tuple[list[list[Any]], list[list[Any]]]]) -> None:
-    from psycopg import sql
-
-    def statement(table: str, columns: tuple[str, ...]) -> sql.Composed:
-        return sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
-
-    stamp_at, time_at = _AT["ngay_cap_nhat"], HISTORY_COLUMNS.index("thoi_gian")
-    raw = engine.raw_connection()
-    try:
-        driver = raw.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor:
-            for dossiers, history in stream:
-                # COPY bypasses the column type: give timestamptz its zone here.
-                with cursor.copy(statement(TABLE, COLUMNS)) as copy:
-                    for row in dossiers:
-                        row[stamp_at] = row[stamp_at].replace(tzinfo=LOCAL_TZ)
-                        copy.write_row(row)
-                with cursor.copy(statement(HISTORY, HISTORY_COLUMNS)) as copy:
-                    for row in history:
-                        row[time_at] = row[time_at].replace(tzinfo=LOCAL_TZ)
-                        copy.write_row(row)
-            # Ids were given explicitly: move the sequences past them for later inserts.
-            for table in (TABLE, HISTORY):
-                cursor.execute(
-                    sql.SQL(
-                        "SELECT setval(pg_get_serial_sequence({}, 'id'), "
-                        "GREATEST((SELECT max(id) FROM {}), 1))"
-                    ).format(sql.Literal(table), sql.Identifier(table))
-                )
-        raw.commit()
-    finally:
-        raw.close()
-
-
 # -- repair ---------------------------------------------------------------------------------
-class _CodeBook:
-    """Hands out unused receipt codes `{office}-{yyMMdd}-{seq}` for repaired rows."""
-
-    def __init__(self, conn: Connection, prefixes: Iterable[str]) -> None:
-        self._next = dict.fromkeys(prefixes, 1)
-        # ma_ho_so has no index: one plain scan filtered here beats a LIKE per prefix.
-        codes = select(ho_so_dang_ky.c.ma_ho_so).execution_options(yield_per=10_000)
-        for code in conn.execute(codes).scalars():
-            head, _, tail = code.rpartition("-")
-            prefix = f"{head}-"
-            if prefix in self._next and tail.isdigit():
-                self._next[prefix] = max(self._next[prefix], int(tail) + 1)
-
-    def new(self, prefix: str) -> str:
-        seq = self._next[prefix]
-        self._next[prefix] = seq + 1
-        return f"{prefix}{seq:04d}"
-
-
-def _code_prefix(row: dict[str, Any]) -> str:
-    return f"{row['ma_don_vi_xu_ly']}-{row['ngay_tiep_nhan']:%y%m%d}-"
-
-
 def _repaired(row: dict[str, Any], when: datetime) -> dict[str, Any]:
     """The row with every column valid; a blank or malformed ma_ho_so is left to the caller."""
     fixed = dict(row)
@@ -959,12 +775,14 @@ def _repaired(row: dict[str, Any], when: datetime) -> dict[str, Any]:
     if name in _MOJIBAKE or not name:
         fixed["ten_thu_tuc"] = procedure.name
 
-    received = fixed["ngay_tiep_nhan"] or fixed["ngay_nop"] or when.replace(microsecond=0)
-    fixed["ngay_tiep_nhan"] = received
-    if fixed["ngay_nop"] is not None and fixed["ngay_nop"] > received:
-        fixed["ngay_nop"] = received
-    if fixed["ngay_hen_tra"] is None or fixed["ngay_hen_tra"] < received:
-        fixed["ngay_hen_tra"] = received + timedelta(days=procedure.days)
+    received = database.repair_receipt(
+        fixed,
+        when,
+        days=procedure.days,
+        submitted="ngay_nop",
+        received="ngay_tiep_nhan",
+        due="ngay_hen_tra",
+    )
     if fixed["trang_thai"] not in STATUSES:
         fixed["trang_thai"] = DANG_XU_LY if fixed["ngay_hoan_thanh"] is None else DA_GIAI_QUYET
     later = min(received + timedelta(days=1), when.replace(microsecond=0))
@@ -983,27 +801,13 @@ def _repaired(row: dict[str, Any], when: datetime) -> dict[str, Any]:
         # The operator looks the applicant up again; here an id-derived number stands in.
         fixed["so_cccd"] = f"0{PROVINCE}2{fixed['id'] % 10**8:08d}"
     one_stop = fixed["ma_ho_so_mot_cua"]
-    if one_stop is not None and not _DOSSIER_CODE.fullmatch(one_stop):
+    if one_stop is not None and not DOSSIER_CODE.fullmatch(one_stop):
         fixed["ma_ho_so_mot_cua"] = "-".join(one_stop.split())
     fixed["ngay_cap_nhat"] = when
     return fixed
 
 
 # -- helpers --------------------------------------------------------------------------------
-def _engine(url: str) -> Engine:
-    return create_engine(url)
-
-
-def _create(conn: Connection, *, indexes: bool) -> None:
-    for table in (lich_su_xu_ly, ho_so_dang_ky):
-        table.drop(conn, checkfirst=True)
-    for table in (ho_so_dang_ky, lich_su_xu_ly):
-        conn.execute(CreateTable(table))
-        if indexes:
-            for index in table.indexes:
-                index.create(conn)
-
-
 def _log(conn: Connection, entries: list[dict[str, Any]]) -> None:
     """Append status changes to lich_su_xu_ly (ids from its own sequence)."""
     add = insert(lich_su_xu_ly).values(
@@ -1013,7 +817,7 @@ def _log(conn: Connection, entries: list[dict[str, Any]]) -> None:
         thoi_gian=bindparam("b_at"),
         ghi_chu=bindparam("b_note"),
     )
-    for batch in _chunks(entries, _CHUNK):
+    for batch in chunks(entries, database.CHUNK):
         conn.execute(add, batch)
 
 
@@ -1021,14 +825,3 @@ def _latest(conn: Connection) -> datetime:
     """The latest change (naive local), never before END: changes made now come after the data."""
     latest = conn.execute(select(func.max(ho_so_dang_ky.c.ngay_cap_nhat))).scalar_one()
     return END if latest is None else max(latest, END)
-
-
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -30,18 +30,16 @@ The API (API key in the `X-API-Key` header):
 from __future__ import annotations
 
 import hmac
-import json
 import random
-import sys
-import threading
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-from simulators import scenario
-from simulators.http_server import Faults, RecordSet, Request, Response, SimulatedApi
+from simulators import common, scenario
+from simulators.common import Defect, DossierApi, Record, assign
+from simulators.http_server import Faults, Request, Response
 
 DOSSIERS_PATH = "/api/v1/hoso"
 COUNT_PATH = "/api/v1/hoso/dem"
@@ -60,7 +58,7 @@ DEFAULT_FORWARDED: dict[str, int] = {
 
 START = scenario.START
 END = scenario.END  # exclusive: nothing is received or changed from here on
-LAST = END - timedelta(seconds=1)
+LAST = scenario.LAST
 TWO_LEVEL_FROM = scenario.TWO_LEVEL_FROM
 
 # -- the portal's vocabulary ----------------------------------------------------------------
@@ -87,6 +85,21 @@ SECTOR_AGENCIES = {
 SECTOR_NAMES = {"tax": "THUE", "social_insurance": "BHXH", "finance": "TAICHINH", "land": "DATDAI"}
 if set(SECTOR_AGENCIES) != set(scenario.SECTORS):
     raise RuntimeError("every scenario sector needs its agency here")
+# How a generated dossier ends up (the shares are the portal's own).
+_STILL_OPEN = [REGISTERED] * 2 + [ACCEPTED] * 3 + [IN_PROGRESS] * 9
+_STILL_OPEN += [SUPPLEMENT] * 3 + [AWAITING_PAYMENT] * 2
+_OUTCOMES = common.Outcomes(
+    refused=NOT_ACCEPTED,
+    withdrawn=WITHDRAWN,
+    stopped=STOPPED,
+    still_open=_STILL_OPEN,
+    resolved=RESOLVED,
+    returned=RETURNED,
+    open_below=0.25,
+    returned_from=0.35,
+    return_within=2 * 86400,
+    open_from=LAST,
+)
 
 
 class Procedure(NamedTuple):
@@ -156,19 +169,6 @@ def parse_stamp(text: str) -> datetime:
 
 
 # -- planted defects ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Defect:
-    kind: str
-    plant: Callable[[dict[str, Any]], None]  # spoils one generated record in place
-
-
-def _set(**values: Any) -> Callable[[dict[str, Any]], None]:
-    def plant(record: dict[str, Any]) -> None:
-        record.update(values)
-
-    return plant
-
-
 def _due_before_received(record: dict[str, Any]) -> None:
     record["NgayHenTra"] = stamp(parse_stamp(record["NgayTiepNhan"]) - timedelta(days=1))
 
@@ -181,49 +181,33 @@ def _short_citizen_id(record: dict[str, Any]) -> None:
 
 
 _DISTRICT_AFTER_REFORM = "district_after_reform"
-_DEFECTS = (
-    _Defect("received_missing", _set(NgayTiepNhan="")),
-    _Defect("received_not_a_time", _set(NgayTiepNhan="20260230083000")),  # 30 February
-    _Defect("unknown_channel", _set(KenhThucHien=4)),
-    _Defect("unknown_status", _set(TrangThaiHoSo="11")),
-    _Defect("malformed_procedure_code", _set(MaTTHC="2.00O908")),  # letter O for a zero
-    _Defect("malformed_agency_code", _set(MaCoQuan="H56")),
-    _Defect("due_before_received", _due_before_received),
-    _Defect(_DISTRICT_AFTER_REFORM, _set(MaDonVi="568")),  # generated after the reform
-    _Defect("malformed_citizen_id", _short_citizen_id),
-    _Defect("unknown_service_level", _set(MucDo=5)),
+_DEFECTS: tuple[Defect[Record], ...] = (
+    Defect("received_missing", assign(NgayTiepNhan="")),
+    Defect("received_not_a_time", assign(NgayTiepNhan="20260230083000")),  # 30 February
+    Defect("unknown_channel", assign(KenhThucHien=4)),
+    Defect("unknown_status", assign(TrangThaiHoSo="11")),
+    Defect("malformed_procedure_code", assign(MaTTHC="2.00O908")),  # letter O for a zero
+    Defect("malformed_agency_code", assign(MaCoQuan="H56")),
+    Defect("due_before_received", _due_before_received),
+    Defect(_DISTRICT_AFTER_REFORM, assign(MaDonVi="568")),  # generated after the reform
+    Defect("malformed_citizen_id", _short_citizen_id),
+    Defect("unknown_service_level", assign(MucDo=5)),
 )
 DEFECT_KINDS: tuple[str, ...] = tuple(defect.kind for defect in _DEFECTS)
 
 
 # -- what was generated ---------------------------------------------------------------------
 @dataclass(frozen=True)
-class Truth:
-    """What `generate` made: counts the connector and the registry must reproduce."""
+class Truth(common.Truth[str]):
+    """What `generate` made; `online` counts valid records with KenhThucHien = 2."""
 
-    rows: int
-    malformed: int
-    valid: int
-    defects: dict[str, int]  # planted records per defect kind (every kind listed)
-    online: int  # valid records submitted online (KenhThucHien = 2)
-    malformed_ids: tuple[str, ...] = field(repr=False)
+    source: ClassVar[str] = "one_stop"
     forwarded: dict[str, int] = field(default_factory=dict)  # per sector (all valid)
     forwarded_ids: tuple[str, ...] = field(default=(), repr=False)
     defect_of: dict[str, str] = field(default_factory=dict, repr=False)  # Id -> defect kind
 
-    def as_json(self) -> str:
-        """One JSON line with the counts (no ids), for scripts and benchmarks."""
-        return json.dumps(
-            {
-                "rows": self.rows,
-                "malformed": self.malformed,
-                "valid": self.valid,
-                "defects": self.defects,
-                "online": self.online,
-                "forwarded": self.forwarded,
-                "source": "one_stop",
-            }
-        )
+    def own_counts(self) -> dict[str, Any]:
+        return {"forwarded": self.forwarded}
 
 
 def generate(
@@ -250,47 +234,34 @@ def generate(
         counts = {sector: int(forwarded.get(sector, 0)) for sector in scenario.SECTORS}
     if rows < 0 or any(n < 0 for n in counts.values()):
         raise ValueError("rows and forwarded counts must be >= 0")
-    if not 0.0 <= malformed_share <= 1.0:
-        raise ValueError(f"malformed_share must be within 0..1, got {malformed_share}")
-    malformed = round(rows * malformed_share)
+    malformed = common.malformed_count(rows, malformed_share, shared_updated_at)
     total_forwarded = sum(counts.values())
     if total_forwarded > rows - malformed:
         raise ValueError(
             f"rows ({rows}) must hold the {total_forwarded} forwarded dossiers and the "
             f"{malformed} malformed ones"
         )
-    if not 0 <= shared_updated_at <= rows:
-        raise ValueError(f"shared_updated_at must be within 0..rows, got {shared_updated_at}")
     incoming_all = [
         dossier
         for sector in scenario.SECTORS
         for dossier in scenario.forwarded(seed, sector=sector, count=counts[sector])
     ]
     picker = random.Random(f"one-stop-plan-{seed}")
-    forwarded_numbers = sorted(picker.sample(range(1, rows + 1), total_forwarded))
-    taken = set(forwarded_numbers)
-    free = [number for number in range(1, rows + 1) if number not in taken]
-    chosen = sorted(picker.sample(free, malformed))
-    plan = {number: _DEFECTS[i % len(_DEFECTS)] for i, number in enumerate(chosen)}
+    forwarded_numbers, plan = common.deal(
+        picker, rows, forwarded=total_forwarded, malformed=malformed, defects=_DEFECTS
+    )
     picker.shuffle(incoming_all)  # forwarded dossiers of every sector, interleaved
     incoming = dict(zip(forwarded_numbers, incoming_all, strict=True))
-    records = _generate(rows, seed, incoming, plan, shared_updated_at)
-    online = 0
-    for number, record in enumerate(records, start=1):
-        if (defect := plan.get(number)) is not None:
-            defect.plant(record)
-        elif record["KenhThucHien"] == ONLINE:
-            online += 1
-    defects = dict.fromkeys(DEFECT_KINDS, 0)
-    for defect in plan.values():
-        defects[defect.kind] += 1
+    records = _generate(rows, seed, incoming, plan)
+    common.tie(records[:shared_updated_at], "NgayCapNhat")
+    online = common.spoil(records, plan, online=lambda record: record["KenhThucHien"] == ONLINE)
     truth = Truth(
         rows=rows,
         malformed=malformed,
         valid=rows - malformed,
-        defects=defects,
+        defects=common.count_kinds(DEFECT_KINDS, plan.values()),
         online=online,
-        malformed_ids=tuple(_id(number) for number in chosen),
+        malformed_ids=tuple(_id(number) for number in plan),
         forwarded=counts,
         forwarded_ids=tuple(_id(number) for number in forwarded_numbers),
         defect_of={_id(number): defect.kind for number, defect in plan.items()},
@@ -306,9 +277,8 @@ def _generate(
     rows: int,
     seed: int,
     incoming: dict[int, scenario.Forwarded],
-    plan: dict[int, _Defect],
-    shared: int,
-) -> list[dict[str, Any]]:
+    plan: dict[int, Defect[Record]],
+) -> list[Record]:
     # The record stream has its own generator, so the same seed gives the same dossiers
     # whatever share of them is then spoiled.
     rng = random.Random(f"one-stop-rows-{seed}")
@@ -322,12 +292,10 @@ def _generate(
     two_level_commune = [
         p for p in PROCEDURES if {"district", "commune"} & set(p.places) for _ in range(p.weight)
     ]
-    open_statuses = [REGISTERED] * 2 + [ACCEPTED] * 3 + [IN_PROGRESS] * 9
-    open_statuses += [SUPPLEMENT] * 3 + [AWAITING_PAYMENT] * 2
     n_days = (END - START).days
     reform_day = (TWO_LEVEL_FROM - START).days
     sequence: dict[tuple[str, str], int] = {}  # daily receipt counter per centre
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
 
     for number in range(1, rows + 1):
         sent = incoming.get(number)
@@ -349,15 +317,13 @@ def _generate(
                 day = reform_day + int(r() * (n_days - reform_day))
             else:
                 day = int(r() * n_days)
-            moment = START + timedelta(days=day)
-            if channel == ONLINE:
-                submitted = moment + timedelta(seconds=int(r() * 86400))
-                received = min(submitted + timedelta(seconds=int(r() * 28800)), LAST)
-            else:  # at the counter in office hours; by post a few days after posting
-                received = moment + timedelta(seconds=27000 + int(r() * 34200))
-                submitted = received
-                if channel == POSTAL:
-                    submitted = max(received - timedelta(days=1 + int(r() * 3)), START)
+            submitted, received = common.arrival(
+                r,
+                START + timedelta(days=day),
+                online=channel == ONLINE,
+                postal=channel == POSTAL,
+                online_wait=28800,
+            )
             two_level = received >= TWO_LEVEL_FROM
             centres = scenario.CENTRES_TWO_LEVEL if two_level else scenario.CENTRES
             centre, locality, place = centres[int(r() * len(centres))]
@@ -373,21 +339,7 @@ def _generate(
 
         due = received.replace(hour=16, minute=30, second=0) + timedelta(days=max(days, 1))
         finish = received + timedelta(seconds=int(max(days, 1) * 86400 * (0.1 + r())))
-        u = r()
-        finished = returned = None
-        if u < 0.03:
-            status = NOT_ACCEPTED
-        elif u < 0.05:
-            status = WITHDRAWN
-        elif u < 0.06:
-            status = STOPPED
-        elif u < 0.25 or finish >= LAST:
-            status = open_statuses[int(r() * len(open_statuses))]
-        else:
-            finished = finish
-            status = RESOLVED if u < 0.35 else RETURNED
-            if status == RETURNED:
-                returned = min(finish + timedelta(seconds=int(r() * 172800)), LAST)
+        status, finished, returned = _OUTCOMES.draw(r, finish)
 
         u = r()
         applicant = 1 if u < 0.8 else 2 if u < 0.95 else 3 if u < 0.98 else 4
@@ -431,12 +383,6 @@ def _generate(
                 "NgayCapNhat": stamp(changed),
             }
         )
-    if shared:
-        # One last-change time for the whole group: the latest of theirs, so it is still no
-        # earlier than any of their own dates.
-        tie = max(record["NgayCapNhat"] for record in records[:shared])
-        for record in records[:shared]:
-            record["NgayCapNhat"] = tie
     return records
 
 
@@ -449,10 +395,11 @@ def _refusal(status: int, message: str) -> Response:
     return Response(status, {"MaLoi": status, "ThongBao": message})
 
 
-class OneStopApi(SimulatedApi):
+class OneStopApi(DossierApi):
     """The portal's REST API over generated dossiers, with an API key and faults."""
 
     name = "one_stop"
+    truth: Truth
 
     def __init__(
         self,
@@ -466,7 +413,6 @@ class OneStopApi(SimulatedApi):
         faults: Faults | None = None,
         port: int = 0,
     ) -> None:
-        super().__init__(faults=faults, port=port)
         records, self.truth = generate(
             rows=rows,
             seed=seed,
@@ -474,9 +420,7 @@ class OneStopApi(SimulatedApi):
             forwarded=forwarded,
             shared_updated_at=shared_updated_at,
         )
-        self._data = threading.Lock()
-        self._records = RecordSet(records, _sort_key)
-        self._by_id = {record["Id"]: record for record in records}
+        super().__init__(records, key="Id", sort_key=_sort_key, faults=faults, port=port)
         self._api_key = api_key
 
     # -- changing the data, as the live system does ----------------------------------------
@@ -488,24 +432,15 @@ class OneStopApi(SimulatedApi):
         NgayKetThuc or NgayTraKetQua) and one NgayCapNhat, a second after every other
         record's. Raises `ValueError` when too few records can move.
         """
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"share must be within 0..1, got {share}")
-        malformed = set(self.truth.malformed_ids)
         with self._data:
-            movable = sorted(
-                ident
-                for ident, record in self._by_id.items()
-                if ident not in malformed
-                and record["TrangThaiHoSo"] in NEXT_STATUS
-                and (among is None or ident in among)
+            picked = self._draw(
+                share=share,
+                seed=f"one-stop-touch-{seed}",
+                can_move=lambda record: (
+                    record["TrangThaiHoSo"] in NEXT_STATUS
+                    and (among is None or record["Id"] in among)
+                ),
             )
-            wanted = round(self.truth.valid * share)
-            if wanted > len(movable):
-                raise ValueError(
-                    f"cannot touch {wanted} records ({share:.1%} of {self.truth.valid} valid): "
-                    f"only {len(movable)} can still move"
-                )
-            picked = sorted(random.Random(f"one-stop-touch-{seed}").sample(movable, wanted))
             latest = self._records.latest() or END
             when = stamp(latest + timedelta(seconds=1))
             for ident in picked:
@@ -518,11 +453,6 @@ class OneStopApi(SimulatedApi):
                 record["NgayCapNhat"] = when
             self._records.refresh()
         return picked
-
-    def dossiers(self) -> list[dict[str, Any]]:
-        """Copies of every record, in Id order."""
-        with self._data:
-            return [dict(self._by_id[ident]) for ident in sorted(self._by_id)]
 
     # -- HTTP -------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
@@ -569,11 +499,7 @@ class OneStopApi(SimulatedApi):
             end = datetime.strptime(query["DenNgay"], DAY).date()
         except (KeyError, ValueError):
             return _refusal(400, "TuNgay và DenNgay phải cùng có, dạng yyyyMMdd")
-        total = 0
-        with self._data:
-            for record in self._records:
-                day = _day(record["NgayTiepNhan"])
-                total += day is not None and start <= day < end
+        total = self._received(start, end, lambda record: _day(record["NgayTiepNhan"]))
         return Response(200, {"TongSo": total})
 
 
@@ -608,11 +534,4 @@ def serve(
         faults=faults,
         port=port,
     )
-    api.start()
-    print(api.truth.as_json(), flush=True)
-    print(
-        f"one_stop simulator on {api.url} (API key in the {API_KEY_HEADER} header); Ctrl-C to stop",
-        file=sys.stderr,
-        flush=True,
-    )
-    api.run_until_interrupted()
+    api.serve_until_interrupted(f"API key in the {API_KEY_HEADER} header")

@@ -22,8 +22,13 @@ PROVINCE = "H56"  # the province's letter group in the agency code list (Decisio
 PROVINCE_LOCALITY = "56"
 START = datetime(2025, 1, 1)
 END = datetime(2026, 11, 1)  # exclusive: nothing is received from here on
+LAST = END - timedelta(seconds=1)  # the last moment anything happens
 # Decision 19/2025: from this day the unit table has no district level.
 TWO_LEVEL_FROM = datetime(2025, 7, 1)
+# The unit table: district codes until the reform, commune codes before and after it.
+DISTRICTS = ("568", "569", "570", "572", "573", "574")
+COMMUNES_THREE_LEVEL = ("22333", "22366", "22390", "22402", "22411", "22435", "22450")
+COMMUNES_TWO_LEVEL = ("22333", "22390", "22411", "22480", "22504", "22528")
 SECTORS = ("tax", "social_insurance", "finance", "land")
 # A centre numbers its receipts per day; forwarded dossiers take a block per sector (the
 # centre's own intake stays below 5000), so two sectors never print the same code.

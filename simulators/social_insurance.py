@@ -37,17 +37,15 @@ import json
 import math
 import random
 import secrets
-import sys
-import threading
 import time
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-from simulators import scenario
-from simulators.http_server import Faults, RecordSet, Request, Response, SimulatedApi, error
+from simulators import common, scenario
+from simulators.common import Defect, DossierApi, Record, assign
+from simulators.http_server import Faults, Request, Response, error
 
 TOKEN_PATH = "/oauth2/token"
 DOSSIERS_PATH = "/api/v1/dossiers"
@@ -60,7 +58,7 @@ FORWARDED = 400  # dossiers the portal forwards to Social Insurance over the sce
 LOCAL = timezone(timedelta(hours=7))
 START = scenario.START
 END = scenario.END  # exclusive: nothing is received or changed from here on
-LAST = END - timedelta(seconds=1)
+LAST = scenario.LAST
 TWO_LEVEL_FROM = scenario.TWO_LEVEL_FROM
 
 # -- Social Insurance's own vocabulary -------------------------------------------------------
@@ -87,6 +85,19 @@ ONLINE, IN_PERSON, POSTAL = "dienTu", "trucTiep", "buuChinh"
 CHANNELS = (ONLINE, IN_PERSON, POSTAL)
 FULL, PARTIAL, OFFLINE = "toanTrinh", "motPhan", "khongTrucTuyen"
 CITIZEN, ENTERPRISE, STATE_BODY, OTHER = "caNhan", "doanhNghiep", "coQuanNhaNuoc", "toChucKhac"
+# How a generated dossier ends up (the shares are Social Insurance's own).
+_OUTCOMES = common.Outcomes(
+    refused=REFUSED,
+    withdrawn=WITHDRAWN,
+    stopped=STOPPED,
+    still_open=[WAITING] * 2 + [ACCEPTED] * 3 + [IN_PROGRESS] * 9 + [SUPPLEMENT] * 3,
+    resolved=RESOLVED,
+    returned=RETURNED,
+    open_below=0.25,
+    returned_from=0.35,
+    return_within=2 * 86400,
+    open_from=LAST,
+)
 
 PROVINCE = scenario.PROVINCE_LOCALITY
 PROVINCE_OFFICE = "56001"  # BHXH tỉnh
@@ -130,19 +141,6 @@ def timestamp(moment: datetime) -> str:
 
 
 # -- planted defects ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Defect:
-    kind: str
-    plant: Callable[[dict[str, Any]], None]  # spoils one generated record in place
-
-
-def _set(**values: Any) -> Callable[[dict[str, Any]], None]:
-    def plant(record: dict[str, Any]) -> None:
-        record.update(values)
-
-    return plant
-
-
 def _due_before_received(record: dict[str, Any]) -> None:
     received = datetime.fromisoformat(record["ngayTiepNhan"])
     record["ngayHenTra"] = timestamp(received.replace(tzinfo=None) - timedelta(days=1))
@@ -157,49 +155,33 @@ def _too_many_digitised(record: dict[str, Any]) -> None:
     record["soGiayToSoHoa"] = record["soGiayTo"] + 2
 
 
-_DEFECTS = (
-    _Defect("received_missing", _set(ngayTiepNhan=None)),
-    _Defect("received_not_a_time", _set(ngayTiepNhan="2026-02-30T08:00:00+07:00")),
-    _Defect("unknown_procedure", _set(maThuTuc="699")),
-    _Defect("unknown_office", _set(maCoQuan="99999")),
-    _Defect("unknown_status", _set(trangThai="daHuy")),
-    _Defect("malformed_insurance_number", _short_insurance_number),
-    _Defect("due_before_received", _due_before_received),
-    _Defect("blank_dossier_number", _set(soHoSo="  ")),
-    _Defect("unknown_channel", _set(kenhNop="zalo")),
-    _Defect("digitised_exceeds_submitted", _too_many_digitised),
+_DEFECTS: tuple[Defect[Record], ...] = (
+    Defect("received_missing", assign(ngayTiepNhan=None)),
+    Defect("received_not_a_time", assign(ngayTiepNhan="2026-02-30T08:00:00+07:00")),
+    Defect("unknown_procedure", assign(maThuTuc="699")),
+    Defect("unknown_office", assign(maCoQuan="99999")),
+    Defect("unknown_status", assign(trangThai="daHuy")),
+    Defect("malformed_insurance_number", _short_insurance_number),
+    Defect("due_before_received", _due_before_received),
+    Defect("blank_dossier_number", assign(soHoSo="  ")),
+    Defect("unknown_channel", assign(kenhNop="zalo")),
+    Defect("digitised_exceeds_submitted", _too_many_digitised),
 )
 DEFECT_KINDS: tuple[str, ...] = tuple(defect.kind for defect in _DEFECTS)
 
 
 # -- what was generated ---------------------------------------------------------------------
 @dataclass(frozen=True)
-class Truth:
-    """What `generate` made: counts the connector and the registry must reproduce."""
+class Truth(common.Truth[str]):
+    """What `generate` made; `online` counts valid records with kenhNop = dienTu."""
 
-    rows: int
-    malformed: int
-    valid: int
-    defects: dict[str, int]  # planted records per defect kind (every kind listed)
-    online: int  # valid records submitted online (kenhNop = dienTu)
-    malformed_ids: tuple[str, ...] = field(repr=False)
+    source: ClassVar[str] = "social_insurance"
     forwarded: int = 0  # records received at a one-stop centre (all valid)
     forwarded_ids: tuple[str, ...] = field(default=(), repr=False)
     defect_of: dict[str, str] = field(default_factory=dict, repr=False)  # id -> defect kind
 
-    def as_json(self) -> str:
-        """One JSON line with the counts (no ids), for scripts and benchmarks."""
-        return json.dumps(
-            {
-                "rows": self.rows,
-                "malformed": self.malformed,
-                "valid": self.valid,
-                "defects": self.defects,
-                "online": self.online,
-                "forwarded": self.forwarded,
-                "source": "social_insurance",
-            }
-        )
+    def own_counts(self) -> dict[str, Any]:
+        return {"forwarded": self.forwarded}
 
 
 def generate(
@@ -218,21 +200,13 @@ def generate(
     dealt round-robin over `DEFECT_KINDS`. The first `shared_updated_at` records share one
     ngayCapNhat, so paging has ties to cross.
     """
-    if rows < 0:
-        raise ValueError(f"rows must be >= 0, got {rows}")
-    if not 0.0 <= malformed_share <= 1.0:
-        raise ValueError(f"malformed_share must be within 0..1, got {malformed_share}")
-    malformed = round(rows * malformed_share)
+    malformed = common.malformed_count(rows, malformed_share, shared_updated_at)
     if not 0 <= forwarded <= rows - malformed:
         raise ValueError(f"forwarded must be within 0..{rows - malformed}, got {forwarded}")
-    if not 0 <= shared_updated_at <= rows:
-        raise ValueError(f"shared_updated_at must be within 0..rows, got {shared_updated_at}")
     picker = random.Random(f"social-insurance-plan-{seed}")
-    forwarded_numbers = sorted(picker.sample(range(1, rows + 1), forwarded))
-    taken = set(forwarded_numbers)
-    free = [number for number in range(1, rows + 1) if number not in taken]
-    chosen = sorted(picker.sample(free, malformed))
-    plan = {number: _DEFECTS[i % len(_DEFECTS)] for i, number in enumerate(chosen)}
+    forwarded_numbers, plan = common.deal(
+        picker, rows, forwarded=forwarded, malformed=malformed, defects=_DEFECTS
+    )
     incoming = dict(
         zip(
             forwarded_numbers,
@@ -240,23 +214,16 @@ def generate(
             strict=True,
         )
     )
-    records = _generate(rows, seed, incoming, shared_updated_at)
-    online = 0
-    for number, record in enumerate(records, start=1):
-        if (defect := plan.get(number)) is not None:
-            defect.plant(record)
-        elif record["kenhNop"] == ONLINE:
-            online += 1
-    counts = dict.fromkeys(DEFECT_KINDS, 0)
-    for defect in plan.values():
-        counts[defect.kind] += 1
+    records = _generate(rows, seed, incoming)
+    common.tie(records[:shared_updated_at], "ngayCapNhat")
+    online = common.spoil(records, plan, online=lambda record: record["kenhNop"] == ONLINE)
     truth = Truth(
         rows=rows,
         malformed=malformed,
         valid=rows - malformed,
-        defects=counts,
+        defects=common.count_kinds(DEFECT_KINDS, plan.values()),
         online=online,
-        malformed_ids=tuple(_id(number) for number in chosen),
+        malformed_ids=tuple(_id(number) for number in plan),
         forwarded=forwarded,
         forwarded_ids=tuple(_id(number) for number in forwarded_numbers),
         defect_of={_id(number): defect.kind for number, defect in plan.items()},
@@ -268,9 +235,7 @@ def _id(number: int) -> str:
     return f"BH{number:08d}"
 
 
-def _generate(
-    rows: int, seed: int, incoming: dict[int, scenario.Forwarded], shared: int
-) -> list[dict[str, Any]]:
+def _generate(rows: int, seed: int, incoming: dict[int, scenario.Forwarded]) -> list[Record]:
     # The record stream has its own generator, so the same seed gives the same dossiers
     # whatever share of them is then spoiled.
     rng = random.Random(f"social-insurance-rows-{seed}")
@@ -278,11 +243,10 @@ def _generate(
     weighted = [p for p in PROCEDURES for _ in range(p.weight)]
     online_capable = [p for p in weighted if p.level != OFFLINE]
     nfd_names = {p.name: unicodedata.normalize("NFD", p.name) for p in PROCEDURES}
-    open_statuses = [WAITING] * 2 + [ACCEPTED] * 3 + [IN_PROGRESS] * 9 + [SUPPLEMENT] * 3
     online_share = scenario.ONLINE_SHARE["social_insurance"]
     n_days = (END - START).days
     sequence: dict[tuple[str, int], int] = {}  # yearly dossier counter per office
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
 
     for number in range(1, rows + 1):
         centre = incoming.get(number)
@@ -303,14 +267,9 @@ def _generate(
                 channel = IN_PERSON if r() < 0.95 else POSTAL
                 proc = weighted[int(r() * len(weighted))]
             day = START + timedelta(days=int(r() * n_days))
-            if channel == ONLINE:
-                submitted = day + timedelta(seconds=int(r() * 86400))
-                received = min(submitted + timedelta(seconds=int(r() * 28800)), LAST)
-            else:  # at the counter in office hours; by post a few days after posting
-                received = day + timedelta(seconds=27000 + int(r() * 34200))
-                submitted = received
-                if channel == POSTAL:
-                    submitted = max(received - timedelta(days=1 + int(r() * 3)), START)
+            submitted, received = common.arrival(
+                r, day, online=channel == ONLINE, postal=channel == POSTAL, online_wait=28800
+            )
             places: tuple[str, ...]
             if received >= TWO_LEVEL_FROM:
                 places = (PROVINCE, *COMMUNES_TWO_LEVEL)
@@ -324,21 +283,7 @@ def _generate(
         seq = sequence[key] = sequence.get(key, 0) + 1
         due = received.replace(hour=16, minute=30, second=0) + timedelta(days=proc.days)
         finish = received + timedelta(seconds=int(proc.days * 86400 * (0.1 + r())))
-        u = r()
-        finished = returned = None
-        if u < 0.03:
-            status = REFUSED
-        elif u < 0.05:
-            status = WITHDRAWN
-        elif u < 0.06:
-            status = STOPPED
-        elif u < 0.25 or finish >= LAST:
-            status = open_statuses[int(r() * len(open_statuses))]
-        else:
-            finished = finish
-            status = RESOLVED if u < 0.35 else RETURNED
-            if status == RETURNED:
-                returned = min(finish + timedelta(seconds=int(r() * 172800)), LAST)
+        status, finished, returned = _OUTCOMES.draw(r, finish)
 
         u = r()
         applicant = CITIZEN if u < 0.85 else ENTERPRISE if u < 0.97 else STATE_BODY
@@ -380,12 +325,6 @@ def _generate(
                 "ngayCapNhat": timestamp(changed),
             }
         )
-    if shared:
-        # One last-change time for the whole group: the latest of theirs, so it is still no
-        # earlier than any of their own dates.
-        tie = max(record["ngayCapNhat"] for record in records[:shared])
-        for record in records[:shared]:
-            record["ngayCapNhat"] = tie
     return records
 
 
@@ -394,10 +333,11 @@ def _sort_key(record: dict[str, Any]) -> tuple[datetime, str]:
     return datetime.fromisoformat(record["ngayCapNhat"]), str(record["id"])
 
 
-class SocialInsuranceApi(SimulatedApi):
+class SocialInsuranceApi(DossierApi):
     """The Social Insurance REST service over generated dossiers, with OAuth2 and faults."""
 
     name = "social_insurance"
+    truth: Truth
 
     def __init__(
         self,
@@ -414,7 +354,6 @@ class SocialInsuranceApi(SimulatedApi):
         faults: Faults | None = None,
         port: int = 0,
     ) -> None:
-        super().__init__(faults=faults, port=port)
         records, self.truth = generate(
             rows=rows,
             seed=seed,
@@ -422,9 +361,7 @@ class SocialInsuranceApi(SimulatedApi):
             forwarded=forwarded,
             shared_updated_at=shared_updated_at,
         )
-        self._data = threading.Lock()
-        self._records = RecordSet(records, _sort_key)
-        self._by_id = {record["id"]: record for record in records}
+        super().__init__(records, key="id", sort_key=_sort_key, faults=faults, port=port)
         self._client = (client_id, client_secret)
         self.token_lifetime = token_lifetime
         self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
@@ -444,22 +381,12 @@ class SocialInsuranceApi(SimulatedApi):
         (setting ngayCoKetQua or ngayTraKetQua) and one ngayCapNhat, a second after every
         other record's. Raises `ValueError` when too few records can move.
         """
-        if not 0.0 <= share <= 1.0:
-            raise ValueError(f"share must be within 0..1, got {share}")
-        malformed = set(self.truth.malformed_ids)
         with self._data:
-            movable = sorted(
-                ident
-                for ident, record in self._by_id.items()
-                if ident not in malformed and record["trangThai"] in NEXT_STATUS
+            picked = self._draw(
+                share=share,
+                seed=f"social-insurance-touch-{seed}",
+                can_move=lambda record: record["trangThai"] in NEXT_STATUS,
             )
-            wanted = round(self.truth.valid * share)
-            if wanted > len(movable):
-                raise ValueError(
-                    f"cannot touch {wanted} records ({share:.1%} of {self.truth.valid} valid): "
-                    f"only {len(movable)} can still move"
-                )
-            picked = sorted(random.Random(f"social-insurance-touch-{seed}").sample(movable, wanted))
             latest = self._records.latest() or END.replace(tzinfo=LOCAL)
             when = timestamp((latest + timedelta(seconds=1)).replace(tzinfo=None))
             for ident in picked:
@@ -472,11 +399,6 @@ class SocialInsuranceApi(SimulatedApi):
                 record["ngayCapNhat"] = when
             self._records.refresh()
         return picked
-
-    def dossiers(self) -> list[dict[str, Any]]:
-        """Copies of every record, in id order."""
-        with self._data:
-            return [dict(self._by_id[ident]) for ident in sorted(self._by_id)]
 
     def revoke_tokens(self) -> None:
         """Invalidate every token issued so far, as a key rotation at the provider would."""
@@ -606,11 +528,7 @@ class SocialInsuranceApi(SimulatedApi):
                 return Response(200, {"total": len(self._records)})
         except ValueError:
             return error(400, "receivedFrom and receivedTo are dates like 2026-03-01")
-        total = 0
-        with self._data:
-            for record in self._records:
-                day = _local_day(record["ngayTiepNhan"])
-                total += day is not None and start <= day < end
+        total = self._received(start, end, lambda record: _local_day(record["ngayTiepNhan"]))
         return Response(200, {"total": total})
 
 
@@ -660,12 +578,4 @@ def serve(
         faults=faults,
         port=port,
     )
-    api.start()
-    print(api.truth.as_json(), flush=True)
-    print(
-        f"social_insurance simulator on {api.url} (token endpoint {TOKEN_PATH}, client_id "
-        f"{client_id!r}); Ctrl-C to stop",
-        file=sys.stderr,
-        flush=True,
-    )
-    api.run_until_interrupted()
+    api.serve_until_interrupted(f"token endpoint {TOKEN_PATH}, client_id {client_id!r}")

@@ -15,15 +15,15 @@ knows the canonical record; translating is the job of `connectors/tax.py`.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from functools import partial
+from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy import (
     Column,
@@ -40,24 +40,20 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    create_engine,
     func,
-    insert,
-    not_,
-    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.schema import CreateTable
+
+from simulators import common, database, scenario
+from simulators.database import RowDefect, chunks
 
 TABLE = "tb_hoso"
 
-START = datetime(2025, 1, 1)
-END = datetime(2026, 11, 1)  # exclusive: nothing is received or changed from here on
-LAST = END - timedelta(seconds=1)
-# Decision 19/2025: from this day the unit table has no district level.
-TWO_LEVEL_FROM = datetime(2025, 7, 1)
+START = scenario.START
+END = scenario.END  # exclusive: nothing is received or changed from here on
+TWO_LEVEL_FROM = scenario.TWO_LEVEL_FROM
 
 # -- the Tax office's own vocabulary --------------------------------------------------------
 # TRANG_THAI: Tax's numeric status codes (not the shared 1-10 codes).
@@ -88,13 +84,13 @@ FULL, PARTIAL, OFFLINE = "TOAN_TRINH", "MOT_PHAN", "KHONG"
 SERVICE_LEVELS = (FULL, PARTIAL, OFFLINE)
 APPLICANT_TYPES = (1, 2, 3, 4)  # citizen, enterprise, state body, other organisation
 
-PROVINCE = "56"
+PROVINCE = scenario.PROVINCE_LOCALITY
 PROVINCE_AGENCY = "000.00.06.H56"  # the provincial tax department
 TEAM_AGENCIES = ("000.21.06.H56", "000.22.06.H56", "000.23.06.H56", "000.24.06.H56")
 AGENCIES = (PROVINCE_AGENCY, *TEAM_AGENCIES)
-DISTRICTS = ("568", "569", "570", "572", "573", "574")
-COMMUNES_THREE_LEVEL = ("22333", "22366", "22390", "22402", "22411", "22435", "22450")
-COMMUNES_TWO_LEVEL = ("22333", "22390", "22411", "22480", "22504", "22528")
+DISTRICTS = scenario.DISTRICTS
+COMMUNES_THREE_LEVEL = scenario.COMMUNES_THREE_LEVEL
+COMMUNES_TWO_LEVEL = scenario.COMMUNES_TWO_LEVEL
 
 
 class Procedure(NamedTuple):
@@ -126,7 +122,6 @@ _PROCEDURE_CODES = frozenset(
     code for p in PROCEDURES for code in (p.code, f"{p.code}.000.00.00.H56")
 )
 _TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}")
-_DOSSIER_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.\-/_]{2,63}")
 
 # -- the table ------------------------------------------------------------------------------
 # Upper-case names are quoted by SQLAlchemy on every dialect, so PostgreSQL keeps them as-is.
@@ -165,24 +160,10 @@ tb_hoso = Table(
 )
 COLUMNS: tuple[str, ...] = tuple(column.name for column in tb_hoso.columns)
 _AT = {name: index for index, name in enumerate(COLUMNS)}
-_CHUNK = 5000
-T = TypeVar("T")
 
 
 # -- planted defects ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Defect:
-    kind: str
-    plant: Callable[[list[Any]], None]  # spoils one generated row in place
-    found: Callable[[Any], ColumnElement[bool]]  # SQL test for the planted value, never NULL
-
-
-def _set(**values: Any) -> Callable[[list[Any]], None]:
-    def plant(row: list[Any]) -> None:
-        for name, value in values.items():
-            row[_AT[name]] = value
-
-    return plant
+_set = partial(database.assign, _AT)
 
 
 def _shift(name: str, days: int, **values: Any) -> Callable[[list[Any]], None]:
@@ -206,37 +187,37 @@ def _before_received(c: Any, name: str) -> ColumnElement[bool]:
 
 
 _DEFECTS = (
-    _Defect("received_missing", _set(NGAY_NHAN=None), lambda c: c.NGAY_NHAN.is_(None)),
-    _Defect(
+    RowDefect("received_missing", _set(NGAY_NHAN=None), lambda c: c.NGAY_NHAN.is_(None)),
+    RowDefect(
         "returned_before_received",
         _shift("NGAY_TRA", -2, TRANG_THAI=RETURNED),
         lambda c: _before_received(c, "NGAY_TRA"),
     ),
-    _Defect(
+    RowDefect(
         "due_before_received",
         _shift("NGAY_HEN_TRA", -1),
         lambda c: _before_received(c, "NGAY_HEN_TRA"),
     ),
-    _Defect("unknown_status", _set(TRANG_THAI=42), lambda c: c.TRANG_THAI.not_in(STATUSES)),
-    _Defect(
+    RowDefect("unknown_status", _set(TRANG_THAI=42), lambda c: c.TRANG_THAI.not_in(STATUSES)),
+    RowDefect(
         "malformed_procedure_code",
         _set(MA_TTHC="2.00O477"),  # letter O for a zero, as typed by hand
         lambda c: c.MA_TTHC == "2.00O477",
     ),
-    _Defect("malformed_agency_code", _set(MA_CQ="H56"), lambda c: c.MA_CQ == "H56"),
-    _Defect("unknown_channel", _set(KENH_NOP="X"), lambda c: c.KENH_NOP.not_in(CHANNELS)),
-    _Defect(
+    RowDefect("malformed_agency_code", _set(MA_CQ="H56"), lambda c: c.MA_CQ == "H56"),
+    RowDefect("unknown_channel", _set(KENH_NOP="X"), lambda c: c.KENH_NOP.not_in(CHANNELS)),
+    RowDefect(
         "malformed_tax_code",
         _cut_tax_code,
         lambda c: and_(c.MST.is_not(None), func.length(c.MST) == 9),
     ),
-    _Defect("blank_dossier_code", _set(MA_HS="  "), lambda c: func.trim(c.MA_HS) == ""),
-    _Defect(
+    RowDefect("blank_dossier_code", _set(MA_HS="  "), lambda c: func.trim(c.MA_HS) == ""),
+    RowDefect(
         "unknown_applicant_type",
         _set(LOAI_DT=7),
         lambda c: and_(c.LOAI_DT.is_not(None), c.LOAI_DT.not_in(APPLICANT_TYPES)),
     ),
-    _Defect(
+    RowDefect(
         "district_after_reform",  # a district code on a dossier received after 2025-07-01
         _district,
         lambda c: and_(
@@ -249,43 +230,21 @@ _DEFECTS = (
 )
 DEFECT_KINDS: tuple[str, ...] = tuple(defect.kind for defect in _DEFECTS)
 _DISTRICT_DEFECT = _DEFECTS[-1]
-
-
-def _valid(table: Table) -> ColumnElement[bool]:
-    """Rows carrying none of the planted defects."""
-    return not_(or_(*(defect.found(table.c) for defect in _DEFECTS)))
+_VALID = database.valid(tb_hoso, _DEFECTS)
 
 
 # -- public API -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Truth:
-    """What `generate` loaded: counts the connector and the registry must reproduce."""
+class Truth(common.Truth[int]):
+    """What `generate` loaded; `online` counts valid rows with KENH_NOP = TRUC_TUYEN."""
 
-    rows: int
-    malformed: int
-    valid: int
-    defects: dict[str, int]  # planted rows per defect kind (every kind listed)
-    online: int  # valid rows submitted online (KENH_NOP = TRUC_TUYEN)
-    malformed_ids: tuple[int, ...] = field(repr=False)
-
-    def as_json(self) -> str:
-        """One JSON line with the counts (no ids), for scripts and benchmarks."""
-        return json.dumps(
-            {
-                "rows": self.rows,
-                "malformed": self.malformed,
-                "valid": self.valid,
-                "defects": self.defects,
-                "online": self.online,
-                "source": "tax",
-            }
-        )
+    source: ClassVar[str] = "tax"
 
 
 def create_schema(engine: Engine) -> None:
     """Drop and create `tb_hoso` with its indexes."""
     with engine.begin() as conn:
-        _create(conn, indexes=True)
+        database.create(conn, (tb_hoso,), indexes=True)
 
 
 def generate(
@@ -302,45 +261,19 @@ def generate(
     over `DEFECT_KINDS`. The first `shared_updated_at` rows by ID share one NGAY_CAP_NHAT, so
     paging has ties to cross. Rows are streamed: memory stays flat whatever `rows` is.
     """
-    if rows < 0:
-        raise ValueError(f"rows must be >= 0, got {rows}")
-    if not 0.0 <= malformed_share <= 1.0:
-        raise ValueError(f"malformed_share must be within 0..1, got {malformed_share}")
-    if not 0 <= shared_updated_at <= rows:
-        raise ValueError(f"shared_updated_at must be within 0..rows, got {shared_updated_at}")
+    malformed = common.malformed_count(rows, malformed_share, shared_updated_at)
     picker = random.Random(f"tax-defects-{seed}")
-    chosen = sorted(picker.sample(range(1, rows + 1), round(rows * malformed_share)))
-    plan = {ident: _DEFECTS[i % len(_DEFECTS)] for i, ident in enumerate(chosen)}
+    _, plan = common.deal(picker, rows, forwarded=0, malformed=malformed, defects=_DEFECTS)
     stats = _Stats()
     stream = _generate_rows(rows, seed, plan, shared_updated_at, stats)
-    engine = _engine(url)
-    try:
-        with engine.begin() as conn:
-            _create(conn, indexes=False)
-        # Indexes are built after the load: one sort instead of a million index updates.
-        if engine.dialect.name == "postgresql":
-            _copy(engine, stream)
-        else:
-            with engine.begin() as conn:
-                for chunk in _chunks(stream, _CHUNK):
-                    conn.execute(
-                        insert(tb_hoso), [dict(zip(COLUMNS, row, strict=True)) for row in chunk]
-                    )
-        with engine.begin() as conn:
-            for index in tb_hoso.indexes:
-                index.create(conn)
-    finally:
-        engine.dispose()
-    counts = dict.fromkeys(DEFECT_KINDS, 0)
-    for defect in plan.values():
-        counts[defect.kind] += 1
+    database.fill(url, (tb_hoso,), ([batch] for batch in chunks(stream, database.CHUNK)))
     return Truth(
         rows=rows,
-        malformed=len(plan),
-        valid=rows - len(plan),
-        defects=counts,
+        malformed=malformed,
+        valid=rows - malformed,
+        defects=common.count_kinds(DEFECT_KINDS, plan.values()),
         online=stats.online,
-        malformed_ids=tuple(chosen),
+        malformed_ids=tuple(plan),
     )
 
 
@@ -352,48 +285,40 @@ def touch(url: str, *, share: float, seed: int) -> list[int]:
     (resolving sets NGAY_TRA) and a NGAY_CAP_NHAT later than every other row, increasing with
     ID. Malformed rows are never touched. Raises `ValueError` when too few rows can move.
     """
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"share must be within 0..1, got {share}")
+    common.check_share("share", share)
     c = tb_hoso.c
-    engine = _engine(url)
-    try:
-        with engine.begin() as conn:
-            valid = _valid(tb_hoso)
-            total = conn.execute(select(func.count()).where(valid)).scalar_one()
-            movable = conn.execute(
-                select(c.ID, c.TRANG_THAI)
-                .where(valid, c.TRANG_THAI.in_(NEXT_STATUS))
-                .order_by(c.ID)
-            ).all()
-            wanted = round(total * share)
-            if wanted > len(movable):
-                raise ValueError(
-                    f"cannot touch {wanted} rows ({share:.1%} of {total} valid): only "
-                    f"{len(movable)} are still open or resolved"
-                )
-            picked = sorted(random.Random(f"tax-touch-{seed}").sample(movable, wanted))
-            latest = _latest(conn)
-            moved, resolved = [], []
-            for step, (ident, status) in enumerate(picked, start=1):
-                when = latest + timedelta(milliseconds=step)
-                params = {"b_id": ident, "b_status": NEXT_STATUS[status], "b_when": when}
-                if params["b_status"] == RESOLVED:
-                    # Whole seconds like every other NGAY_*; still >= NGAY_NHAN, which is a
-                    # whole second no later than the previous latest change.
-                    resolved.append({**params, "b_tra": when.replace(microsecond=0)})
-                else:
-                    moved.append(params)
-            change = update(tb_hoso).where(_by_id("b_id"))
-            values: dict[str, Any] = {
-                "TRANG_THAI": bindparam("b_status"),
-                "NGAY_CAP_NHAT": bindparam("b_when"),
-            }
-            for batch in _chunks(moved, _CHUNK):
-                conn.execute(change.values(values), batch)
-            for batch in _chunks(resolved, _CHUNK):
-                conn.execute(change.values({**values, "NGAY_TRA": bindparam("b_tra")}), batch)
-    finally:
-        engine.dispose()
+    with database.opened(url) as engine, engine.begin() as conn:
+        total = conn.execute(select(func.count()).where(_VALID)).scalar_one()
+        movable = conn.execute(
+            select(c.ID, c.TRANG_THAI).where(_VALID, c.TRANG_THAI.in_(NEXT_STATUS)).order_by(c.ID)
+        ).all()
+        wanted = round(total * share)
+        if wanted > len(movable):
+            raise ValueError(
+                f"cannot touch {wanted} rows ({share:.1%} of {total} valid): only "
+                f"{len(movable)} are still open or resolved"
+            )
+        picked = sorted(random.Random(f"tax-touch-{seed}").sample(movable, wanted))
+        latest = _latest(conn)
+        moved, resolved = [], []
+        for step, (ident, status) in enumerate(picked, start=1):
+            when = latest + timedelta(milliseconds=step)
+            params = {"b_id": ident, "b_status": NEXT_STATUS[status], "b_when": when}
+            if params["b_status"] == RESOLVED:
+                # Whole seconds like every other NGAY_*; still >= NGAY_NHAN, which is a
+                # whole second no later than the previous latest change.
+                resolved.append({**params, "b_tra": when.replace(microsecond=0)})
+            else:
+                moved.append(params)
+        change = update(tb_hoso).where(_by_id("b_id"))
+        values: dict[str, Any] = {
+            "TRANG_THAI": bindparam("b_status"),
+            "NGAY_CAP_NHAT": bindparam("b_when"),
+        }
+        for batch in chunks(moved, database.CHUNK):
+            conn.execute(change.values(values), batch)
+        for batch in chunks(resolved, database.CHUNK):
+            conn.execute(change.values({**values, "NGAY_TRA": bindparam("b_tra")}), batch)
     return [ident for ident, _ in picked]
 
 
@@ -404,50 +329,20 @@ def repair(url: str, *, ids: Sequence[int]) -> None:
     every other row. Raises `ValueError` naming IDs that are not in the table.
     """
     wanted = sorted(set(ids))
-    engine = _engine(url)
-    try:
-        with engine.begin() as conn:
-            found: dict[int, dict[str, Any]] = {}
-            for some in _chunks(wanted, 1000):
-                for stored in conn.execute(select(tb_hoso).where(tb_hoso.c.ID.in_(some))):
-                    found[stored.ID] = dict(stored._mapping)
-            missing = [ident for ident in wanted if ident not in found]
-            if missing:
-                raise ValueError(f"no rows with ID {missing[:10]} in {TABLE}")
-            latest = _latest(conn)
-            fixed = [
-                _repaired(found[ident], latest + timedelta(milliseconds=step))
-                for step, ident in enumerate(wanted, start=1)
-            ]
-            uncoded = [row for row in fixed if not _DOSSIER_CODE.fullmatch(row["MA_HS"] or "")]
-            codes = _CodeBook(conn, {_code_prefix(row) for row in uncoded})
-            for row in uncoded:
-                row["MA_HS"] = codes.new(_code_prefix(row))
-            change = (
-                update(tb_hoso)
-                .where(_by_id("b_ID"))
-                .values({name: bindparam(f"b_{name}") for name in COLUMNS if name != "ID"})
-            )
-            for batch in _chunks(fixed, _CHUNK):
-                conn.execute(change, [{f"b_{k}": v for k, v in row.items()} for row in batch])
-    finally:
-        engine.dispose()
+    with database.opened(url) as engine, engine.begin() as conn:
+        found = database.fetch(conn, tb_hoso, wanted)
+        latest = _latest(conn)
+        fixed = [
+            _repaired(found[ident], latest + timedelta(milliseconds=step))
+            for step, ident in enumerate(wanted, start=1)
+        ]
+        database.recode(conn, fixed, tb_hoso.c.MA_HS, agency="MA_CQ", received="NGAY_NHAN")
+        database.rewrite(conn, tb_hoso, fixed)
 
 
 def status_of(url: str, ids: Sequence[int]) -> dict[int, int]:
     """TRANG_THAI of the given rows, by ID (absent IDs are left out)."""
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            return {
-                ident: status
-                for chunk in _chunks(sorted(set(ids)), 1000)
-                for ident, status in conn.execute(
-                    select(tb_hoso.c.ID, tb_hoso.c.TRANG_THAI).where(tb_hoso.c.ID.in_(chunk))
-                )
-            }
-    finally:
-        engine.dispose()
+    return database.column_of(url, tb_hoso.c.TRANG_THAI, ids)
 
 
 # -- generation -----------------------------------------------------------------------------
@@ -457,7 +352,7 @@ class _Stats:
 
 
 def _generate_rows(
-    rows: int, seed: int, plan: dict[int, _Defect], shared: int, stats: _Stats
+    rows: int, seed: int, plan: dict[int, RowDefect], shared: int, stats: _Stats
 ) -> Iterator[list[Any]]:
     # The row stream uses its own generator, so the same seed gives the same dossiers
     # whatever share of them is then spoiled.
@@ -491,33 +386,23 @@ def _generate_rows(
             day = reform_day + int(u * (n_days - reform_day))
         else:
             day = int(u * n_days)
-        if channel == ONLINE:
-            submitted = day_starts[day] + timedelta(seconds=int(r() * 86400))
-            received = min(submitted + timedelta(seconds=int(r() * 57600)), LAST)
-        else:  # at the counter in office hours; by post a few days after posting
-            received = day_starts[day] + timedelta(seconds=27000 + int(r() * 34200))
-            submitted = received
-            if channel == POSTAL:
-                submitted = max(received - timedelta(days=1 + int(r() * 3)), START)
+        submitted, received = common.arrival(
+            r,
+            day_starts[day],
+            online=channel == ONLINE,
+            postal=channel == POSTAL,
+            online_wait=57600,
+        )
         rday = (received - START).days
 
-        if rday >= reform_day:
-            if r() < 0.4:
-                locality, agency = PROVINCE, PROVINCE_AGENCY
-            else:
-                k = int(r() * len(COMMUNES_TWO_LEVEL))
-                locality, agency = COMMUNES_TWO_LEVEL[k], TEAM_AGENCIES[k % len(TEAM_AGENCIES)]
-        else:
-            u = r()
-            if u < 0.3:
-                locality, agency = PROVINCE, PROVINCE_AGENCY
-            elif u < 0.7:
-                k = int(r() * len(DISTRICTS))
-                locality, agency = DISTRICTS[k], TEAM_AGENCIES[k % len(TEAM_AGENCIES)]
-            else:
-                k = int(r() * len(COMMUNES_THREE_LEVEL))
-                locality = COMMUNES_THREE_LEVEL[k]
-                agency = TEAM_AGENCIES[k % len(TEAM_AGENCIES)]
+        locality, agency = common.place(
+            r,
+            two_level=rday >= reform_day,
+            province=PROVINCE_AGENCY,
+            offices=TEAM_AGENCIES,
+            province_share=0.4,
+            districts_below=0.7,
+        )
 
         key = (agency, rday)
         seq = sequence[key] = sequence.get(key, 0) + 1
@@ -611,51 +496,7 @@ def _generate_rows(
         yield row
 
 
-def _copy(engine: Engine, rows: Iterable[Sequence[Any]]) -> None:
-    from psycopg import sql
-
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(TABLE), sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
-    )
-    raw = engine.raw_connection()
-    try:
-        driver = raw.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-        raw.commit()
-    finally:
-        raw.close()
-
-
 # -- repair ---------------------------------------------------------------------------------
-class _CodeBook:
-    """Hands out unused receipt codes `{agency}-{yyMMdd}-{seq}` for repaired rows."""
-
-    def __init__(self, conn: Connection, prefixes: Iterable[str]) -> None:
-        self._next = dict.fromkeys(prefixes, 1)
-        if not self._next:
-            return
-        # MA_HS has no index, so any filter is a full scan anyway; one plain scan filtered
-        # here is far cheaper than the server testing hundreds of LIKE patterns per row.
-        codes = select(tb_hoso.c.MA_HS).execution_options(yield_per=10_000)
-        for code in conn.execute(codes).scalars():
-            head, _, tail = code.rpartition("-")
-            prefix = f"{head}-"
-            if prefix in self._next and tail.isdigit():
-                self._next[prefix] = max(self._next[prefix], int(tail) + 1)
-
-    def new(self, prefix: str) -> str:
-        seq = self._next[prefix]
-        self._next[prefix] = seq + 1
-        return f"{prefix}{seq:04d}"
-
-
-def _code_prefix(row: dict[str, Any]) -> str:
-    return f"{row['MA_CQ']}-{row['NGAY_NHAN']:%y%m%d}-"
-
-
 def _repaired(row: dict[str, Any], when: datetime) -> dict[str, Any]:
     """The row with every column valid; a blank or malformed MA_HS is left to the caller."""
     fixed = dict(row)
@@ -668,12 +509,14 @@ def _repaired(row: dict[str, Any], when: datetime) -> dict[str, Any]:
     if fixed["MUC_DO"] not in SERVICE_LEVELS:
         fixed["MUC_DO"] = procedure.level
 
-    received = fixed["NGAY_NHAN"] or fixed["NGAY_NOP"] or when.replace(microsecond=0)
-    fixed["NGAY_NHAN"] = received
-    if fixed["NGAY_NOP"] is not None and fixed["NGAY_NOP"] > received:
-        fixed["NGAY_NOP"] = received
-    if fixed["NGAY_HEN_TRA"] is None or fixed["NGAY_HEN_TRA"] < received:
-        fixed["NGAY_HEN_TRA"] = received + timedelta(days=procedure.days)
+    received = database.repair_receipt(
+        fixed,
+        when,
+        days=procedure.days,
+        submitted="NGAY_NOP",
+        received="NGAY_NHAN",
+        due="NGAY_HEN_TRA",
+    )
     if fixed["TRANG_THAI"] not in STATUSES:
         fixed["TRANG_THAI"] = RETURNED if fixed["NGAY_TRA"] is not None else IN_PROGRESS
     if fixed["TRANG_THAI"] in (RESOLVED, RETURNED):
@@ -719,18 +562,6 @@ def _repaired(row: dict[str, Any], when: datetime) -> dict[str, Any]:
 
 
 # -- helpers --------------------------------------------------------------------------------
-def _engine(url: str) -> Engine:
-    return create_engine(url)
-
-
-def _create(conn: Connection, *, indexes: bool) -> None:
-    tb_hoso.drop(conn, checkfirst=True)
-    conn.execute(CreateTable(tb_hoso))
-    if indexes:
-        for index in tb_hoso.indexes:
-            index.create(conn)
-
-
 def _by_id(name: str) -> ColumnElement[bool]:
     # executemany binds each row's ID under `name` (a column's own name is reserved for SET).
     return tb_hoso.c["ID"] == bindparam(name)
@@ -740,14 +571,3 @@ def _latest(conn: Connection) -> datetime:
     latest = conn.execute(select(func.max(tb_hoso.c.NGAY_CAP_NHAT))).scalar_one()
     # An empty table has no latest change; anything from END on is later than generated data.
     return latest if latest is not None else END
-
-
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
