@@ -522,6 +522,26 @@ def test_verify_refuses_unknown_revoked_and_oversized_tokens(registry: Engine) -
     assert tokens.verify(registry, token) is None
 
 
+def test_tokens_are_compared_as_digests_in_constant_time(
+    registry: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The registry finds the row by the SHA-256 of the presented token, so its index lookup
+    # times a digest an attacker cannot steer; the final check is hmac.compare_digest.
+    token = tokens.create_token(registry, role="statistics")
+    compared: list[tuple[str, str]] = []
+    real = tokens.hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(tokens.hmac, "compare_digest", spy)
+    assert tokens.verify(registry, token) == tokens.Role("statistics")
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    assert compared == [(digest, digest)]
+    assert all(token not in pair for pair in compared)
+
+
 # -- command line -------------------------------------------------------------------------
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
