@@ -9,35 +9,28 @@ must equal one clean run.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from dossierhub import store
-from dossierhub.settings import Settings
-from dossierhub.sources import open_connector
-from dossierhub.sync import sync_source
 from models import migrate
-from models.tables import dossier, quarantine, sync_run, sync_state
+from models.tables import sync_run
 from simulators import social_insurance
-from tests.reliability.test_crash import drop, scratch
+from tests.reliability.crash import cursor_and_held, kill_after, scratch_registry, sync_once
 
 ROWS, BATCH = 3000, 100  # 30 batches
 KILL_AT = [1, 2, 3, 4, 5, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20, 22, 23, 25, 27, 28]
 KEY = "crash-http-key-" + "h" * 32
-ROOT = Path(__file__).resolve().parents[2]
+SOURCE = "social_insurance"
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with social_insurance.SocialInsuranceApi(rows=ROWS, seed=91, malformed_share=0.03) as service:
         folder = tmp_path_factory.mktemp("crash-http")
         settings = {
@@ -47,97 +40,52 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
         }
         sources = folder / "sources.yaml"
         sources.write_text(
-            "sources:\n  social_insurance:\n    connector: social_insurance\n"
+            f"sources:\n  {SOURCE}:\n    connector: {SOURCE}\n"
             f"    batch_size: {BATCH}\n    lookback_seconds: 0\n    settings: {json.dumps(settings)}\n",
             encoding="utf-8",
         )
         clean = store.open_registry(f"sqlite:///{folder / 'clean.db'}")
         migrate.upgrade(clean)
-        os.environ["DOSSIERHUB_SOURCES_FILE"] = str(sources)
-        try:
-            hub = Settings(mode="demo", hash_key=KEY)  # type: ignore[arg-type]
-            sync_source(clean, open_connector(hub, "social_insurance"))
-        finally:
-            del os.environ["DOSSIERHUB_SOURCES_FILE"]
+        sync_once(clean, SOURCE, sources, KEY)
         with clean.connect() as conn:
             digest = store.digest(conn)
         clean.dispose()
-        yield {"service": service, "sources": str(sources), "digest": digest}
+        yield {"service": service, "sources": sources, "digest": digest}
 
 
-def start_sync(registry_url: str, sources: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERHUB_")}
-    env.update(
-        DOSSIERHUB_REGISTRY_URL=registry_url,
-        DOSSIERHUB_SOURCES_FILE=sources,
-        DOSSIERHUB_HASH_KEY=KEY,
-        DOSSIERHUB_MODE="demo",
-        PYTHONPATH=str(ROOT),
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "dossierhub", "sync", "social_insurance"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
-def assert_cursor_never_ahead_of_data(
-    registry: Engine, service: social_insurance.SocialInsuranceApi
-) -> int:
-    with registry.connect() as conn:
-        cursor = conn.execute(select(sync_state.c.cursor)).scalar_one_or_none()
-        landed = conn.execute(select(func.count()).select_from(dossier)).scalar_one()
-        held = conn.execute(select(func.count()).select_from(quarantine)).scalar_one()
-        distinct = conn.execute(
-            select(func.count(func.distinct(quarantine.c.source_id)))
-        ).scalar_one()
-    assert held == distinct, "quarantine holds a record twice"
+def records_up_to_the_cursor(registry: Engine, service: social_insurance.SocialInsuranceApi) -> int:
+    """Served records at or before the saved cursor; asserts they all landed, and nothing else."""
+    cursor, landed = cursor_and_held(registry)
     if cursor is None:
-        assert landed + held == 0
         return 0
-    stamp = datetime.fromisoformat(cursor["updated_at"])
-    upto = sum(
+    at = (datetime.fromisoformat(cursor["updated_at"]), cursor["id"])
+    expected = sum(
         1
         for record in service.dossiers()
-        if (datetime.fromisoformat(record["ngayCapNhat"]), record["id"]) <= (stamp, cursor["id"])
+        if (datetime.fromisoformat(record["ngayCapNhat"]), record["id"]) <= at
     )
-    assert landed + held == upto, "registry and cursor disagree: data lost or cursor ahead"
-    return upto
+    assert landed == expected, "registry and cursor disagree: data lost or cursor ahead"
+    return expected
 
 
 def test_sigkill_an_http_sync_at_many_points_then_rerun_equals_a_clean_run(
-    server: Engine, api: dict[str, object]
+    server: Engine, api: dict[str, Any]
 ) -> None:
-    service = api["service"]
+    service, sources = api["service"], api["sources"]
     assert isinstance(service, social_insurance.SocialInsuranceApi)
+    assert isinstance(sources, Path)
     killed_after = []
     for target in KILL_AT:
-        registry_url = scratch(server, "reg")
-        registry = store.open_registry(registry_url)
-        migrate.upgrade(registry)
-        try:
-            process = start_sync(registry_url, str(api["sources"]))
-            deadline = time.monotonic() + 60
-            while process.poll() is None:
-                with registry.connect() as conn:
-                    done = conn.execute(
-                        select(func.coalesce(func.max(sync_run.c.batches), 0))
-                    ).scalar_one()
-                if done >= target:
-                    break
-                assert time.monotonic() < deadline, "sync made no progress"
-                time.sleep(0.005)
-            process.send_signal(signal.SIGKILL)
-            process.wait(30)
-            killed_after.append(assert_cursor_never_ahead_of_data(registry, service))
-            rerun = start_sync(registry_url, str(api["sources"]))
-            _, stderr = rerun.communicate(timeout=120)
-            assert rerun.returncode == 0, stderr.decode()[-2000:]
+        with scratch_registry(server, "reg") as (url, registry):
+            kill_after(
+                SOURCE, target, registry_url=url, registry=registry, sources=sources, key=KEY
+            )
+            killed_after.append(records_up_to_the_cursor(registry, service))
+
+            sync_once(registry, SOURCE, sources, KEY)
             with registry.connect() as conn:
                 assert store.digest(conn) == api["digest"], f"kill after batch {target}"
-            assert_cursor_never_ahead_of_data(registry, service)
-        finally:
-            registry.dispose()
-            drop(server, registry_url)
+                statuses = conn.execute(select(sync_run.c.status).order_by(sync_run.c.id))
+                assert statuses.scalars().all() == ["abandoned", "succeeded"]
+            records_up_to_the_cursor(registry, service)
     assert len(set(killed_after)) >= 15 and max(killed_after) < ROWS

@@ -52,7 +52,7 @@ from models.tables import (
 from simulators import finance, land, one_stop, social_insurance, tax
 from simulators.http_server import Faults
 from tests.conftest import MARIADB_SERVER, unavailable
-from tests.reliability.test_crash import drop, scratch
+from tests.reliability.crash import drop, scratch
 
 pytestmark = pytest.mark.postgres
 
