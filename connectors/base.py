@@ -46,8 +46,17 @@ class RawRecord:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
+    """Records read, and the cursor that stands after them; the engine commits both at once.
+
+    `settles` names quarantine-key prefixes whose records this batch replaces wholesale (a
+    file re-issued under its name replaces every line of its earlier content, even those kept
+    under `<file>#row<n>`): their unresolved entries are resolved in the batch's transaction,
+    before its own rejections are kept, so a line still bad is quarantined again.
+    """
+
     records: list[RawRecord]
     cursor: Cursor | None
+    settles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

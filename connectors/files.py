@@ -44,6 +44,9 @@ line's text with identifier-like digit runs masked. A file that cannot be read, 
 envelope is broken, becomes one rejected record `<file>#file` naming the problem. A record whose
 id is implausible (blank, with spaces or control characters, over 128 characters) is keyed by its
 origin `<file>#row<n>` instead: it is rejected anyway, and its key stays printable and unique.
+A new content under a file's name (a corrected re-issue) replaces the old one whole: as it is
+read from its start, the quarantine entries of the old one under `<file>#` are resolved (the
+batch `settles` them), and the lines still bad are held again.
 
 **One id, one record per file.** When an id appears on several rows of one file, its row with the
 newest version (`version_column`; the last of equal ones, an unreadable version counting as
@@ -301,6 +304,8 @@ class FileDropConnector(Connector):
         limit = self.context.batch_size
         pending: list[RawRecord] = []
         moved = False  # the manifest changed since the last cursor handed out
+        # Names read anew from their start: their earlier contents' quarantine is replaced.
+        settles: list[str] = []
         with tempfile.TemporaryDirectory(prefix="dossierhub-drop-") as scratch:
             for listed in self._listing():
                 if manifest.skips(listed):
@@ -322,24 +327,27 @@ class FileDropConnector(Connector):
                         envelope.waiting,
                     )
                 elif envelope.problem is not None:
+                    settles.append(_origins(snapshot.name))
                     pending.append(self._file_rejected(snapshot.name, envelope.problem))
                     manifest.finish(snapshot)
                     moved = True
                 else:
                     start = manifest.resume_at(snapshot)
+                    if start == 0:  # (when resumed, the batch that settled has committed)
+                        settles.append(_origins(snapshot.name))
                     current = {"name": snapshot.name, "sha256": snapshot.sha256, "row": start}
                     manifest.current = current
                     for number, raw in self._records(snapshot, envelope, start):
                         pending.append(raw)
                         current["row"] = number
                         if len(pending) >= limit:
-                            yield Batch(pending, manifest.cursor())
-                            pending, moved = [], False
+                            yield Batch(pending, manifest.cursor(), tuple(settles))
+                            pending, moved, settles = [], False, []
                     manifest.finish(snapshot)
                     moved = True
                 snapshot.path.unlink()
             if pending or moved:
-                yield Batch(pending, manifest.cursor())
+                yield Batch(pending, manifest.cursor(), tuple(settles))
 
     def count(self, period: Period | None) -> int:
         """Distinct ids of the readable records received in `period` (every one when None).
@@ -715,6 +723,11 @@ class FileDropConnector(Connector):
             message = f"record {number} of {name}: {detail}"
             payload[REJECTED] = Reason("record", code, message).as_dict()
         return RawRecord(self._plausible_key(payload.get(self.key_column)) or origin, payload)
+
+
+def _origins(name: str) -> str:
+    """The quarantine-key prefix of what a file's lines and envelope are kept under."""
+    return f"{name}#"
 
 
 def _unreadable(listed: _Listed, exc: OSError) -> Reason:

@@ -174,14 +174,16 @@ def write_batch(
     partition: str = "",
     run_id: int | None = None,
     read: int | None = None,
+    settles: Sequence[str] = (),
 ) -> BatchCounts:
     """Apply one batch inside the caller's transaction and return what it changed.
 
     A record is inserted when new, updated only when its `source_updated_at` is newer than
     the stored version, and otherwise left alone; each new dossier and each status change of
     a newer version appends a status event. Rejections are upserted into quarantine; loaded
-    records resolve their quarantine entries. The cursor and run counters move in the same
-    transaction, so a crash leaves either all of the batch or none of it.
+    records resolve their quarantine entries, and so do the entries under the key prefixes
+    the batch `settles` (see `connectors.base.Batch`). The cursor and run counters move in the
+    same transaction, so a crash leaves either all of the batch or none of it.
 
     The caller holds the source's sync lock, so no other writer touches these rows between
     reading their stored versions and writing; the version guard on the update holds anyway.
@@ -214,6 +216,8 @@ def write_batch(
     _note_stale_cases(conn, left, stamp)
     if latest:
         _resolve_quarantine(conn, source_system, list(latest), stamp)
+    for prefix in settles:  # before the batch's own rejections: a line still bad stays held
+        _settle_quarantine(conn, source_system, prefix, stamp)
     quarantined = _quarantine(conn, source_system, rejections, run_id, stamp)
     counts = BatchCounts(
         read=len(records) + len(rejections) if read is None else read,
@@ -395,6 +399,20 @@ def _resolve_quarantine(
             )
             .values(resolved=True, resolved_at=stamp)
         )
+
+
+def _settle_quarantine(conn: Connection, source_system: str, prefix: str, stamp: datetime) -> None:
+    """Resolve the unresolved entries keyed under `prefix` (a replaced delivery's)."""
+    q = quarantine.c
+    conn.execute(
+        update(quarantine)
+        .where(
+            q.source_system == source_system,
+            q.resolved.is_(False),
+            q.source_id.startswith(prefix, autoescape=True),  # file names hold _ and %
+        )
+        .values(resolved=True, resolved_at=stamp)
+    )
 
 
 def _quarantine(

@@ -150,6 +150,7 @@ def sync_source(
                         partition=partition,
                         run_id=run_id,
                         read=len(batch.records),
+                        settles=batch.settles,
                     )
                 result.add(counts)
                 if batch.cursor is not None:

@@ -384,6 +384,64 @@ def test_unreadable_lines_are_quarantined_alone_with_their_reasons(
     assert count(registry, dossier) + len(found) == 8
 
 
+def no_id(n: int) -> bytes:
+    """A line without its id: quarantined under its origin, `<file>#row<n>`."""
+    return ",".join("" if c == "Ma" else row(n)[c] for c in COLUMNS).encode()
+
+
+def test_a_corrected_reissue_settles_the_quarantine_of_the_content_it_replaces(
+    registry: Engine, tmp_path: Path
+) -> None:
+    name = "d_20260303.csv"
+    good = rows(6)
+    put(tmp_path, name, csv_file([*good[:2], no_id(3), *good[3:]]))
+    assert sync(registry, tmp_path).quarantined == 1
+    assert list(quarantined(registry)) == [f"{name}#row3"]
+
+    # Re-issued: row 3 has its id again, row 5 lost its own. Only what is still bad is held.
+    put(tmp_path, name, csv_file([*good[:4], no_id(5), good[5]]))
+    again = sync(registry, tmp_path)
+    assert (again.inserted, again.quarantined) == (1, 1)
+    assert list(quarantined(registry)) == [f"{name}#row5"]
+    assert count(registry, dossier) == 6  # row 5's earlier version stays, as loaded
+    # Entries of other files are not touched; nor is anything by a copy already loaded.
+    put(tmp_path, "d_20260304.csv", csv_file([no_id(1), row(2, day=4)]))
+    put(tmp_path, "copy.csv", csv_file([*good[:4], no_id(5), good[5]]))
+    sync(registry, tmp_path)
+    assert sorted(quarantined(registry)) == [f"{name}#row5", "d_20260304.csv#row1"]
+
+    # Re-issued whole but broken, then right: its #file entry is settled in turn.
+    put(tmp_path, name, csv_file(good, trailer=7))
+    sync(registry, tmp_path)
+    assert sorted(quarantined(registry)) == [f"{name}#file", "d_20260304.csv#row1"]
+    put(tmp_path, name, csv_file(good))
+    sync(registry, tmp_path)
+    assert list(quarantined(registry)) == ["d_20260304.csv#row1"]
+
+
+def test_a_reissue_resumed_after_a_crash_keeps_the_lines_it_held_before_the_crash(
+    registry: Engine, tmp_path: Path
+) -> None:
+    name = "d_20260303.csv"
+    lines: list[dict[str, str] | bytes] = [
+        no_id(n) if n in (2, 18) else row(n) for n in range(1, 26)
+    ]
+    put(tmp_path, name, csv_file(lines))
+    sync(registry, tmp_path, batch_size=10)
+    assert sorted(quarantined(registry)) == [f"{name}#row18", f"{name}#row2"]
+    # The re-issue fixes row 18 and keeps row 2 bad; the run dies after its first batch.
+    lines[17] = row(18, updated="03/03/2026 18:00:00")
+    put(tmp_path, name, csv_file(lines))
+    crash = CrashAfter(drop(tmp_path, batch_size=10).context)
+    crash.crash_at = 1
+    with pytest.raises(ConnectionError, match="injected"):
+        sync_source(registry, crash)
+    assert saved_cursor(registry)["current"]["row"] == 10
+    sync(registry, tmp_path, batch_size=10)  # resumes at row 11: settles nothing again
+    assert list(quarantined(registry)) == [f"{name}#row2"]
+    assert count(registry, dossier) == 24
+
+
 def test_xml_declaring_entities_is_refused_whole_without_expanding_them(
     registry: Engine, tmp_path: Path
 ) -> None:
@@ -450,6 +508,7 @@ def test_a_broken_file_is_reported_whole_and_nothing_of_it_loads(
     fixed = xml_file(rows(2)) if name.endswith(".xml") else csv_file(rows(2))
     put(tmp_path, name, fixed)
     assert sync(registry, tmp_path).inserted == 2
+    assert quarantined(registry) == {}  # the report of the broken content is settled
 
 
 def test_unreadable_file_is_reported_and_tried_again_next_run(
@@ -465,3 +524,4 @@ def test_unreadable_file_is_reported_and_tried_again_next_run(
 
     put(tmp_path, "gone.csv", csv_file(rows(3, day=4)))
     assert sync(registry, tmp_path).inserted == 3
+    assert quarantined(registry) == {}  # readable at last: the report is settled
