@@ -99,6 +99,15 @@ def registry(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # t
     engine.dispose()
 
 
+@pytest.fixture
+def sqlite_registry(tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    """A migrated SQLite registry alone, for tests about a source rather than the registry."""
+    engine = store.open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def source_url(request: pytest.FixtureRequest) -> str:
     """A fresh source database of each kind the Tax system runs on."""

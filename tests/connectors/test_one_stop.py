@@ -10,7 +10,6 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,11 +21,10 @@ from connectors.http import HttpConnector
 from connectors.one_stop import OneStopConnector
 from connectors.social_insurance import SocialInsuranceConnector
 from connectors.testing import ConnectorConformance, context_for
-from dossierhub import stats, store
+from dossierhub import stats
 from dossierhub.errors import FatalSourceError, RecordRejected
 from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
-from models import migrate
 from models.dossier import AdminLevel, Channel, Status
 from models.tables import dossier, dossier_case, dossier_event, quarantine
 from simulators import one_stop, scenario
@@ -89,15 +87,6 @@ def connect(
 def offline() -> OneStopConnector:
     """A connector for mapping only: it never calls the API."""
     return connect("http://127.0.0.1:9")
-
-
-@pytest.fixture
-def sqlite_registry(tmp_path: Path) -> Iterator[Engine]:
-    """One registry kind, for tests about the API rather than the registry."""
-    engine = store.open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def registry_state(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:

@@ -10,7 +10,6 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +20,9 @@ from connectors.base import Connector, ConnectorContext, Period, RawRecord
 from connectors.http import HttpConnector
 from connectors.social_insurance import SocialInsuranceConnector
 from connectors.testing import ConnectorConformance, context_for
-from dossierhub import store
 from dossierhub.errors import FatalSourceError, RecordRejected
 from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
-from models import migrate
 from models.dossier import Channel, Status
 from models.tables import dossier, dossier_event, quarantine
 from simulators import scenario
@@ -128,15 +125,6 @@ def assert_registry_matches(engine: Engine, truth: si.Truth) -> None:
     assert loaded == every - set(truth.malformed_ids)
     assert set(held) == set(truth.malformed_ids)
     assert set(held.values()) == {1}  # each malformed record quarantined exactly once
-
-
-@pytest.fixture
-def sqlite_registry(tmp_path: Path) -> Iterator[Engine]:
-    """One registry kind, for tests about the API rather than the registry."""
-    engine = store.open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 # -- the conformance kit --------------------------------------------------------------------

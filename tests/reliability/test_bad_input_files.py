@@ -19,7 +19,7 @@ import tempfile
 import time
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,11 +34,9 @@ from sqlalchemy import Engine, String, cast, select
 from connectors.base import ConnectorContext, RawRecord
 from connectors.files import ORIGIN, REJECTED
 from connectors.finance import FinanceConnector
-from dossierhub import store
 from dossierhub.errors import RecordRejected
 from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import SyncResult, sync_source
-from models import migrate
 from models.dossier import DossierRecord
 from models.tables import dossier, dossier_event, quarantine, sync_state
 from simulators import finance
@@ -294,14 +292,6 @@ def connector(folder: Path, *, source: str = "finance", batch_size: int = 100) -
 
 def sync(engine: Engine, folder: Path, **options: Any) -> SyncResult:
     return sync_source(engine, connector(folder, **options))
-
-
-@pytest.fixture
-def sqlite_registry(tmp_path: Path) -> Iterator[Engine]:
-    engine = store.open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def loaded(engine: Engine, source: str = "finance") -> dict[str, Any]:

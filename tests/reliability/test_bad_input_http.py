@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +28,6 @@ from connectors.base import ConnectorContext, RawRecord
 from connectors.http import HttpConnector
 from connectors.one_stop import OneStopConnector
 from connectors.social_insurance import SocialInsuranceConnector
-from dossierhub import store
 from dossierhub.errors import (
     DossierHubError,
     FatalSourceError,
@@ -38,7 +36,6 @@ from dossierhub.errors import (
 )
 from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
-from models import migrate
 from models.dossier import DossierRecord, Status
 from models.tables import CANONICAL_COLUMNS, dossier, dossier_event, quarantine, sync_run
 from simulators import social_insurance as si
@@ -406,14 +403,6 @@ def stored_payloads(engine: Engine) -> str:
     with engine.connect() as conn:
         payloads = list(conn.execute(select(quarantine.c.payload)).scalars())
     return json.dumps(payloads, ensure_ascii=False)
-
-
-@pytest.fixture
-def sqlite_registry(tmp_path: Path) -> Iterator[Engine]:
-    engine = store.open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 # -- records ----------------------------------------------------------------------------------
