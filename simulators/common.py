@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from simulators.http_server import Faults, RecordSet, SimulatedApi, SortKey
 from simulators.scenario import (
@@ -219,6 +219,29 @@ class Truth(Generic[Id]):
     defects: dict[str, int]  # planted dossiers per defect kind (every kind listed)
     online: int  # valid dossiers submitted online
     malformed_ids: tuple[Id, ...] = field(repr=False)
+
+    @classmethod
+    def of_plan(
+        cls,
+        plan: Mapping[int, Defect[Any]],
+        *,
+        rows: int,
+        kinds: Sequence[str],
+        online: int,
+        ident: Callable[[int], Id],
+        **own: Any,
+    ) -> Self:
+        """The truth of `rows` dossiers of which `plan` spoiled some (by number, see `deal`);
+        `ident` gives a number's id in the source, `own` the subclass's further fields."""
+        return cls(
+            rows=rows,
+            malformed=len(plan),
+            valid=rows - len(plan),
+            defects=count_kinds(kinds, plan.values()),
+            online=online,
+            malformed_ids=tuple(ident(number) for number in plan),
+            **own,
+        )
 
     def as_json(self) -> str:
         """One JSON line with the counts (no ids), for scripts and benchmarks."""

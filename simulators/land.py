@@ -401,13 +401,12 @@ def generate(
     )
     stats = _Stats()
     database.fill(url, _TABLES, _generate(rows, seed, plan, incoming, stats))
-    return Truth(
+    return Truth.of_plan(
+        plan,
         rows=rows,
-        malformed=malformed,
-        valid=rows - malformed,
-        defects=common.count_kinds(DEFECT_KINDS, plan.values()),
+        kinds=DEFECT_KINDS,
         online=stats.online,
-        malformed_ids=tuple(plan),
+        ident=int,
         forwarded=forwarded,
         forwarded_ids=tuple(forwarded_ids),
         history=stats.history,

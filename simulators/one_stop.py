@@ -255,13 +255,12 @@ def generate(
     records = _generate(rows, seed, incoming, plan)
     common.tie(records[:shared_updated_at], "NgayCapNhat")
     online = common.spoil(records, plan, online=lambda record: record["KenhThucHien"] == ONLINE)
-    truth = Truth(
+    truth = Truth.of_plan(
+        plan,
         rows=rows,
-        malformed=malformed,
-        valid=rows - malformed,
-        defects=common.count_kinds(DEFECT_KINDS, plan.values()),
+        kinds=DEFECT_KINDS,
         online=online,
-        malformed_ids=tuple(_id(number) for number in plan),
+        ident=_id,
         forwarded=counts,
         forwarded_ids=tuple(_id(number) for number in forwarded_numbers),
         defect_of={_id(number): defect.kind for number, defect in plan.items()},

@@ -217,13 +217,12 @@ def generate(
     records = _generate(rows, seed, incoming)
     common.tie(records[:shared_updated_at], "ngayCapNhat")
     online = common.spoil(records, plan, online=lambda record: record["kenhNop"] == ONLINE)
-    truth = Truth(
+    truth = Truth.of_plan(
+        plan,
         rows=rows,
-        malformed=malformed,
-        valid=rows - malformed,
-        defects=common.count_kinds(DEFECT_KINDS, plan.values()),
+        kinds=DEFECT_KINDS,
         online=online,
-        malformed_ids=tuple(_id(number) for number in plan),
+        ident=_id,
         forwarded=forwarded,
         forwarded_ids=tuple(_id(number) for number in forwarded_numbers),
         defect_of={_id(number): defect.kind for number, defect in plan.items()},

@@ -267,14 +267,7 @@ def generate(
     stats = _Stats()
     stream = _generate_rows(rows, seed, plan, shared_updated_at, stats)
     database.fill(url, (tb_hoso,), ([batch] for batch in chunks(stream, database.CHUNK)))
-    return Truth(
-        rows=rows,
-        malformed=malformed,
-        valid=rows - malformed,
-        defects=common.count_kinds(DEFECT_KINDS, plan.values()),
-        online=stats.online,
-        malformed_ids=tuple(plan),
-    )
+    return Truth.of_plan(plan, rows=rows, kinds=DEFECT_KINDS, online=stats.online, ident=int)
 
 
 def touch(url: str, *, share: float, seed: int) -> list[int]:
