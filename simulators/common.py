@@ -84,6 +84,27 @@ def deal(
     return forwarded_numbers, {number: defects[i % len(defects)] for i, number in enumerate(chosen)}
 
 
+def draw(
+    movable: Sequence[T],
+    *,
+    valid: int,
+    share: float,
+    rng: random.Random,
+    order: Callable[[T], Any],
+    verb: str = "touch",
+    able: str = "can still move",
+) -> list[T]:
+    """`share` of the `valid` dossiers (rounded), drawn with `rng` among the `movable` ones and
+    sorted by `order`; raises `ValueError` when too few can move."""
+    wanted = round(valid * share)
+    if wanted > len(movable):
+        raise ValueError(
+            f"cannot {verb} {wanted} rows ({share:.1%} of {valid} valid): only "
+            f"{len(movable)} {able}"
+        )
+    return sorted(rng.sample(movable, wanted), key=order)
+
+
 def count_kinds(kinds: Sequence[str], planted: Iterable[Defect[Any]]) -> dict[str, int]:
     """Planted defects per kind, every kind listed in `kinds` order."""
     counts = dict.fromkeys(kinds, 0)
@@ -304,13 +325,9 @@ class DossierApi(SimulatedApi):
             for ident, record in self._by_id.items()
             if ident not in malformed and can_move(record)
         )
-        wanted = round(self.truth.valid * share)
-        if wanted > len(movable):
-            raise ValueError(
-                f"cannot touch {wanted} records ({share:.1%} of {self.truth.valid} valid): "
-                f"only {len(movable)} can still move"
-            )
-        return sorted(random.Random(seed).sample(movable, wanted))
+        return draw(
+            movable, valid=self.truth.valid, share=share, rng=random.Random(seed), order=str
+        )
 
     def _received(self, start: date, end: date, day: Callable[[Record], date | None]) -> int:
         """How many records were received on local days `start <= day < end`."""

@@ -326,14 +326,14 @@ def reissue(folder: str | Path, *, day: int, seed: int, share: float) -> list[st
     planted = {row.values["SoHoSo"] for row in plan.rows if row.defect is not None}
     valid = [r for r in records if isinstance(r, dict) and r["SoHoSo"] not in planted]
     movable = [r for r in valid if r["TrangThai"] in NEXT_STATUS]
-    wanted = round(len(valid) * share)
-    if wanted > len(movable):
-        raise ValueError(
-            f"cannot change {wanted} rows ({share:.1%} of {len(valid)} valid): only "
-            f"{len(movable)} can still move"
-        )
-    picked = random.Random(f"finance-reissue-{seed}-{day}").sample(movable, wanted)
-    picked.sort(key=lambda r: r["SoHoSo"])
+    picked = common.draw(
+        movable,
+        valid=len(valid),
+        share=share,
+        rng=random.Random(f"finance-reissue-{seed}-{day}"),
+        order=lambda r: r["SoHoSo"],
+        verb="change",
+    )
     latest = max(datetime.strptime(r["NgayCapNhat"], TIME) for r in valid)
     for step, values in enumerate(picked, start=1):
         when = (latest + timedelta(seconds=step)).strftime(TIME)

@@ -444,14 +444,16 @@ def advance(url: str, *, share: float, seed: int, steps: int = 1) -> list[int]:
             .where(_VALID, c.trang_thai.in_(OPEN))
             .order_by(c.id)
         ).all()
-        wanted = round(total * share)
-        if wanted > len(movable):
-            raise ValueError(
-                f"cannot advance {wanted} rows ({share:.1%} of {total} valid): only "
-                f"{len(movable)} are still open"
-            )
-        rng = random.Random(f"land-advance-{seed}")
-        picked = sorted(rng.sample(movable, wanted), key=lambda row: row.id)
+        rng = random.Random(f"land-advance-{seed}")  # also draws each dossier's steps
+        picked = common.draw(
+            movable,
+            valid=total,
+            share=share,
+            rng=rng,
+            order=lambda row: row.id,
+            verb="advance",
+            able="are still open",
+        )
         clock = _latest(conn)
         changed: list[dict[str, Any]] = []
         logged: list[dict[str, Any]] = []

@@ -285,13 +285,14 @@ def touch(url: str, *, share: float, seed: int) -> list[int]:
         movable = conn.execute(
             select(c.ID, c.TRANG_THAI).where(_VALID, c.TRANG_THAI.in_(NEXT_STATUS)).order_by(c.ID)
         ).all()
-        wanted = round(total * share)
-        if wanted > len(movable):
-            raise ValueError(
-                f"cannot touch {wanted} rows ({share:.1%} of {total} valid): only "
-                f"{len(movable)} are still open or resolved"
-            )
-        picked = sorted(random.Random(f"tax-touch-{seed}").sample(movable, wanted))
+        picked = common.draw(
+            movable,
+            valid=total,
+            share=share,
+            rng=random.Random(f"tax-touch-{seed}"),
+            order=lambda row: row.ID,
+            able="are still open or resolved",
+        )
         latest = _latest(conn)
         moved, resolved = [], []
         for step, (ident, status) in enumerate(picked, start=1):
