@@ -122,11 +122,30 @@ class IndicatorRow(ApiModel):
     resolved_on_time: int
     resolved_late: int
     result_digitised: int
+    refused_intake: int = Field(description="Refused at intake (status 3): never received.")
+    withdrawn: int = Field(description="Withdrawn (status 7), on the day they ended.")
+    stopped: int = Field(description="Stopped (status 8), on the day they ended.")
+    service_level_reported: int
+    digitisation_reported: int
+    result_digitisation_reported: int
     online_rate: float | None = Field(description="online ÷ received; null without dossiers")
     full_online_rate: float | None
     on_time_rate: float | None = Field(description="(early + on time) ÷ resolved with a due time")
     online_payment_rate: float | None = Field(description="paid online ÷ dossiers with a fee")
-    digitisation_rate: float | None
+    digitisation_rate: float | None = Field(
+        description="digitised ÷ received dossiers whose source reports digitisation; "
+        "null: not reported"
+    )
+    result_digitisation_rate: float | None = Field(
+        description="results digitised ÷ resolved dossiers whose source reports it; "
+        "null: not reported"
+    )
+    service_level_coverage: float | None = Field(
+        description="Share of received dossiers whose source reports the service level."
+    )
+    digitisation_coverage: float | None = Field(
+        description="Share of received dossiers whose source reports digitisation."
+    )
 
 
 class PeriodInfo(ApiModel):

@@ -105,6 +105,20 @@ def db_upgrade() -> None:
     )
 
 
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="The schema version to go back to, e.g. 0003.")],
+) -> None:
+    """Migrate the registry schema back to an earlier version (statistics are rebuilt later)."""
+    settings = _settings()
+    engine = _registry(settings, ready=False)
+    migrate.downgrade(engine, revision)
+    out.print(
+        f"registry {store.safe_registry_url(settings.registry_url)} is at schema "
+        f"{migrate.current_revision(engine)}"
+    )
+
+
 # -- sync -----------------------------------------------------------------------------------
 @contextmanager
 def _progress(source: str) -> Iterator[Any]:

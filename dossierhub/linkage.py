@@ -12,9 +12,16 @@ be counted once. The rule:
 * a case's receipt facts (channel, receiving date, agency, locality, procedure, service
   level) are those of its **first receipt** — the member received earliest, the portal's
   record winning a tie, since the centre receives before it forwards;
-* its progress facts (status, due and finishing times, fee, digitisation) are those of the
-  member changed most recently at its source: the agency that handles the dossier reports
-  its progress last.
+* its progress facts (status, due, resolution and return times) are those of its
+  **authority**: the copy of the agency that handles the dossier. For a forwarded dossier that
+  is the sector system's copy, whenever the portal last touched its own (among several sector
+  copies, the one changed last at its source); the portal's copy only fills what the
+  authority lacks (fee, payment, digitisation, due time — and a resolution time the authority
+  reports resolved without). A case with only portal copies is its own authority;
+* a case is **resolved** only in status 9 (resolved) or 10 (result returned), at its
+  finishing time (or its return time when the source gives no finishing time); a case
+  withdrawn (7) or stopped (8) **ended** on its finishing time when the source gives one,
+  otherwise at its last change at the source; a case refused at intake (3) was never received.
 
 `refresh_cases` recomputes only the cases whose members changed since a watermark, and returns
 the local days whose statistics those changes touch. A dossier whose link key changes (its
@@ -31,9 +38,12 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
+from models.dossier import Status
 from models.tables import dossier, dossier_case, stale_case
 
 PORTAL = "one_stop"
+RESOLVED = (int(Status.RESOLVED), int(Status.RESULT_RETURNED))
+ENDED = (int(Status.WITHDRAWN), int(Status.STOPPED))
 LOCAL_OFFSET = timedelta(hours=7)  # Asia/Ho_Chi_Minh, no summer time since 1975
 CHUNK = 2000
 
@@ -49,6 +59,7 @@ def link_key(national_dossier_code: str | None, dossier_code: str) -> str:
 _KEY = func.coalesce(dossier.c.national_dossier_code, dossier.c.dossier_code)
 _MEMBER_COLUMNS = (
     "source_system",
+    "source_id",
     "national_dossier_code",
     "dossier_code",
     "channel",
@@ -62,6 +73,7 @@ _MEMBER_COLUMNS = (
     "received_at",
     "due_at",
     "finished_at",
+    "returned_at",
     "has_fee",
     "paid_online",
     "docs_digitised",
@@ -107,15 +119,12 @@ def forget_stale(conn: Connection, chunks: list[list[str]]) -> None:
 def refresh_cases(conn: Connection, keys: Sequence[str]) -> Refresh:
     """Rebuild the cases with these link keys from their member dossiers."""
     days: set[date] = set()
+    c = dossier_case.c
     old = conn.execute(
-        select(dossier_case.c.received_day, dossier_case.c.finished_day).where(
-            dossier_case.c.case_key.in_(keys)
-        )
+        select(c.received_day, c.finished_day, c.ended_day).where(c.case_key.in_(keys))
     )
-    for received_day, finished_day in old:
-        days.add(received_day)
-        if finished_day is not None:
-            days.add(finished_day)
+    for row in old:
+        days.update(day for day in row if day is not None)
     members: dict[str, list[Any]] = {}
     query = select(*(dossier.c[name] for name in _MEMBER_COLUMNS)).where(
         or_(
@@ -130,16 +139,41 @@ def refresh_cases(conn: Connection, keys: Sequence[str]) -> Refresh:
     if cases:
         conn.execute(insert(dossier_case), cases)
     for case in cases:
-        days.add(case["received_day"])
-        if case["finished_day"] is not None:
-            days.add(case["finished_day"])
+        days.update(
+            day
+            for day in (case["received_day"], case["finished_day"], case["ended_day"])
+            if day is not None
+        )
     return Refresh(len(cases), days)
 
 
 def build_case(key: str, rows: Iterable[Any]) -> dict[str, Any]:
     rows = list(rows)
     first = min(rows, key=lambda r: (r.received_at, r.source_system != PORTAL, r.source_system))
-    latest = max(rows, key=lambda r: (r.source_updated_at, r.source_system))
+    sector_copies = [r for r in rows if r.source_system != PORTAL] or rows
+    authority = max(sector_copies, key=lambda r: (r.source_updated_at, r.source_system))
+    # The other copies, most recently changed first, fill what the authority lacks.
+    others = sorted(
+        (r for r in rows if r is not authority),
+        key=lambda r: (r.source_updated_at, r.source_system),
+        reverse=True,
+    )
+
+    def filled(name: str) -> Any:
+        return next(
+            (getattr(r, name) for r in (authority, *others) if getattr(r, name) is not None),
+            None,
+        )
+
+    status = int(authority.status)
+    finished_at = None
+    if status in RESOLVED:
+        finished_at = authority.finished_at or authority.returned_at
+        finished_at = finished_at or filled("finished_at") or filled("returned_at")
+    ended_at = None
+    if status in ENDED:
+        ended_at = authority.finished_at or authority.source_updated_at
+    docs_digitised = filled("docs_digitised")
     return {
         "case_key": key,
         "members": len(rows),
@@ -147,19 +181,22 @@ def build_case(key: str, rows: Iterable[Any]) -> dict[str, Any]:
         "first_source": first.source_system,
         "channel": first.channel,
         "service_level": first.service_level,
-        "sector": next((r.sector for r in (latest, first, *rows) if r.sector), None),
+        "sector": next((r.sector for r in (authority, first, *rows) if r.sector), None),
         "agency_code": first.agency_code,
         "procedure_code": first.procedure_code,
         "locality_code": first.locality_code,
         "admin_level": first.admin_level,
-        "status": latest.status,
+        "status": status,
+        "authority_source": authority.source_system,
+        "authority_id": authority.source_id,
         "received_at": first.received_at,
         "received_day": local_day(first.received_at),
-        "due_at": latest.due_at,
-        "finished_at": latest.finished_at,
-        "finished_day": local_day(latest.finished_at),
-        "has_fee": latest.has_fee,
-        "paid_online": latest.paid_online,
-        "digitised": bool(latest.docs_digitised) if latest.docs_digitised is not None else None,
-        "result_digitised": latest.result_digitised,
+        "due_at": filled("due_at"),
+        "finished_at": finished_at,
+        "finished_day": local_day(finished_at),
+        "ended_day": local_day(ended_at),
+        "has_fee": filled("has_fee"),
+        "paid_online": filled("paid_online"),
+        "digitised": None if docs_digitised is None else bool(docs_digitised),
+        "result_digitised": filled("result_digitised"),
     }

@@ -4,17 +4,23 @@
 only the cases and days changed since the last refresh. Indicator queries then read the
 rollup: their cost grows with the number of groups and days asked for, not with dossiers.
 
-Definitions (local Asia/Ho_Chi_Minh dates throughout):
+Definitions (local Asia/Ho_Chi_Minh dates throughout; docs/statistics.md has each in full):
 
-* received: cases whose first receipt falls in the period; online rate = online ÷ (online +
-  in person), postal excluded; "online-capable" restricts to full/partial online procedures;
-* resolved: cases whose finishing time falls in the period; early = finished on a day before
-  the due day, on time = otherwise not after the due time, late = after it; on-time rate =
-  (early + on time) ÷ resolved cases that have a due time;
+* received: cases whose first receipt falls in the period, except those refused at intake
+  (status 3), which are counted apart as `refused_intake`; online rate = online ÷ all
+  received (in person, online and postal alike: the national portal's convention);
+  "online-capable" restricts to full/partial online procedures;
+* resolved: cases in status 9 or 10 whose finishing time falls in the period; early =
+  finished on a day before the due day, on time = otherwise not after the due time, late =
+  after it; on-time rate = (early + on time) ÷ resolved cases that have a due time. Withdrawn
+  (7) and stopped (8) cases are their own figures, on the day they ended, never resolved;
 * online payment rate = paid online ÷ cases with a fee (fee-exempt cases excluded);
-* digitisation rate = cases whose submitted documents were digitised ÷ received;
-* open at period end = received before the end and not finished by it (cases withdrawn, not
-  accepted or stopped are closed); overdue = open and past their due time at the end.
+* full online and digitisation rates are over the received cases whose source reports the
+  field (service level, digitised documents); with none they are None ("not reported"), and
+  the coverage figures say what share of received cases carry the field;
+* open at a moment = received before it and, by the authoritative copy's status history as
+  it stood then, neither resolved, withdrawn nor stopped; overdue = open and past its due
+  time at that moment. A moment after now is judged at now.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, update
@@ -36,6 +42,7 @@ from models.tables import (
     ROLLUP_MEASURES,
     dossier,
     dossier_case,
+    dossier_event,
     quarantine,
     reconciliation,
     stats_daily,
@@ -57,7 +64,8 @@ DIMENSIONS = {
 }
 TIME_GRAINS = ("day", "month", "quarter", "year")
 MEASURES = ROLLUP_MEASURES
-_CLOSED = (Status.NOT_ACCEPTED, Status.WITHDRAWN, Status.STOPPED)
+# Statuses in which a case is not open: refused, withdrawn, stopped, resolved, returned.
+_NOT_OPEN = [int(s) for s in (3, 7, 8, 9, 10)]
 _CAPABLE = ("full_online", "partial_online")
 _DAY_CHUNK = 31
 ALL_TIME = "all"
@@ -107,7 +115,9 @@ def rebuild_days(conn: Connection, days: Sequence[date]) -> None:
     conn.execute(delete(stats_daily).where(stats_daily.c.day.in_(days)))
     totals: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0))
     rows = conn.execute(
-        select(dossier_case).where(or_(c.received_day.in_(days), c.finished_day.in_(days)))
+        select(dossier_case).where(
+            or_(c.received_day.in_(days), c.finished_day.in_(days), c.ended_day.in_(days))
+        )
     )
     wanted = set(days)
     for row in rows:
@@ -122,9 +132,13 @@ def rebuild_days(conn: Connection, days: Sequence[date]) -> None:
             row.channel,
             row.service_level or "",
         )
-        if row.received_day in wanted:
+        if row.received_day in wanted and row.status == Status.NOT_ACCEPTED:
+            totals[(row.received_day, *dims)]["refused_intake"] += 1
+        elif row.received_day in wanted:
             t = totals[(row.received_day, *dims)]
             t["received"] += 1
+            t["service_level_reported"] += row.service_level is not None
+            t["digitisation_reported"] += row.digitised is not None
             t["received_online"] += row.channel == "online"
             t["received_full_online"] += (
                 row.channel == "online" and row.service_level == "full_online"
@@ -136,6 +150,7 @@ def rebuild_days(conn: Connection, days: Sequence[date]) -> None:
             t = totals[(row.finished_day, *dims)]
             t["resolved"] += 1
             t["result_digitised"] += bool(row.result_digitised)
+            t["result_digitisation_reported"] += row.result_digitised is not None
             if row.due_at is not None:
                 if row.finished_at > row.due_at:
                     t["resolved_late"] += 1
@@ -143,6 +158,9 @@ def rebuild_days(conn: Connection, days: Sequence[date]) -> None:
                     t["resolved_early"] += 1
                 else:
                     t["resolved_on_time"] += 1
+        if row.ended_day in wanted:
+            t = totals[(row.ended_day, *dims)]
+            t["withdrawn" if row.status == Status.WITHDRAWN else "stopped"] += 1
     if totals:
         conn.execute(
             insert(stats_daily),
@@ -248,15 +266,23 @@ def indicators(
 
 
 def derive(t: dict[str, int]) -> dict[str, Any]:
-    """Measures plus the rates the office reports (None where the denominator is zero)."""
+    """Measures plus the rates the office reports.
+
+    A rate is None where its denominator is zero: no dossiers, or (for the rates over an
+    optional field: full online, digitisation) no dossier whose source reports the field —
+    "not reported", never 0.0. The coverage figures say how many received dossiers carry it.
+    """
     resolved_with_due = t["resolved_early"] + t["resolved_on_time"] + t["resolved_late"]
     return {
         **t,
         "online_rate": _rate(t["received_online"], t["received"]),
-        "full_online_rate": _rate(t["received_full_online"], t["received"]),
+        "full_online_rate": _rate(t["received_full_online"], t["service_level_reported"]),
         "on_time_rate": _rate(t["resolved_early"] + t["resolved_on_time"], resolved_with_due),
         "online_payment_rate": _rate(t["paid_online"], t["with_fee"]),
-        "digitisation_rate": _rate(t["digitised"], t["received"]),
+        "digitisation_rate": _rate(t["digitised"], t["digitisation_reported"]),
+        "result_digitisation_rate": _rate(t["result_digitised"], t["result_digitisation_reported"]),
+        "service_level_coverage": _rate(t["service_level_reported"], t["received"]),
+        "digitisation_coverage": _rate(t["digitisation_reported"], t["received"]),
     }
 
 
@@ -264,25 +290,59 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def local_midnight(day: date) -> datetime:
+    """The UTC moment a local (Asia/Ho_Chi_Minh) day begins."""
+    return datetime.combine(day, time(), tzinfo=UTC) - linkage.LOCAL_OFFSET
+
+
 def open_at_end(
-    conn: Connection, *, period: Period, by: Sequence[str] = (), portal_only: bool = False
+    conn: Connection,
+    *,
+    period: Period | None = None,
+    as_of: date | None = None,
+    by: Sequence[str] = (),
+    portal_only: bool = False,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Cases open at the end of the period, and how many of them were overdue then."""
+    """Cases open at the end of the period (or of the local day `as_of`), and how many of
+    them were overdue then.
+
+    The state is the one that stood at that moment: a case is open when it was received
+    before it, not resolved by it, and its authoritative copy's status history (the status
+    events) does not show it withdrawn, stopped or resolved by then. A moment after `now` is
+    judged at `now`: what is not yet past due is not overdue. Refused at intake (3) is never
+    received, so never open.
+    """
+    if (period is None) == (as_of is None):
+        raise ConfigError("give either a period or an as-of date")
+    end_day = as_of + timedelta(days=1) if as_of is not None else period.end  # type: ignore[union-attr]
+    moment = min(local_midnight(end_day), now or datetime.now(UTC))
     dims = [n for n in parse_grouping(by) if n in DIMENSIONS and n != "source"]
     c = dossier_case.c
-    end = datetime.combine(period.end, time(), tzinfo=UTC) - linkage.LOCAL_OFFSET
+    e = dossier_event.c
+    status_then = (
+        select(e.status_to)
+        .where(
+            e.source_system == c.authority_source,
+            e.source_id == c.authority_id,
+            e.changed_at < moment,
+        )
+        .order_by(e.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     columns = [c[DIMENSIONS[n]] for n in dims]
     query = (
         select(
             *columns,
             func.count().label("open"),
-            func.sum(case((c.due_at < end, 1), else_=0)).label("overdue"),
+            func.sum(case((c.due_at < moment, 1), else_=0)).label("overdue"),
         )
         .where(
-            c.received_day < period.end,
-            or_(c.finished_day.is_(None), c.finished_day >= period.end),
-            # A case withdrawn, not accepted or stopped is closed though it never finished.
-            or_(c.finished_day.is_not(None), c.status.not_in([int(s) for s in _CLOSED])),
+            c.received_at < moment,
+            c.status != int(Status.NOT_ACCEPTED),
+            or_(c.finished_at.is_(None), c.finished_at >= moment),
+            func.coalesce(status_then, int(Status.IN_PROGRESS)).not_in(_NOT_OPEN),
         )
         .group_by(*columns)
     )

@@ -226,17 +226,23 @@ dossier_case = Table(
     Column("locality_code", String(8)),
     Column("admin_level", String(16)),
     Column("status", SmallInteger, nullable=False),
+    # The member whose progress counts (the handling sector's copy of a forwarded dossier);
+    # its status history answers "open as of" a past date.
+    Column("authority_source", String(64)),
+    Column("authority_id", String(128)),
     Column("received_at", UtcDateTime, nullable=False),
     Column("received_day", Date, nullable=False),  # local (Asia/Ho_Chi_Minh) date
     Column("due_at", UtcDateTime),
-    Column("finished_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),  # resolution time: status 9 or 10 only
     Column("finished_day", Date),
+    Column("ended_day", Date),  # withdrawn (7) or stopped (8): the day it ended
     Column("has_fee", Boolean),
     Column("paid_online", Boolean),
     Column("digitised", Boolean),  # documents submitted were digitised
     Column("result_digitised", Boolean),
     Index(None, "received_day"),
     Index(None, "finished_day"),
+    Index(None, "ended_day"),
 )
 
 # Rollups of cases, maintained for the days a sync touched: an indicator query reads
@@ -266,6 +272,15 @@ ROLLUP_MEASURES = (
     "resolved_on_time",
     "resolved_late",
     "result_digitised",
+    # Refused at intake (status 3): never received, counted apart on its receipt day.
+    "refused_intake",
+    # Closed without a result, on the day they ended.
+    "withdrawn",
+    "stopped",
+    # How many cases carry an optional field a source may not provide (coverage).
+    "service_level_reported",
+    "digitisation_reported",
+    "result_digitisation_reported",
 )
 
 

@@ -7,7 +7,7 @@ The scenario (local Asia/Ho_Chi_Minh times):
   tax    T2           received 2026-01-15 online, due 01-25, never finished -> overdue at end of Jan
   tax    T3           received 2026-01-31 23:30 online, due 02-09 17:00, finished 02-10 -> late;
                       fee, not paid online
-  tax    T4           received 2026-01-05 in person, withdrawn -> closed, not open
+  tax    T4           received 2026-01-05 in person, withdrawn 01-06 -> closed, not open
   portal P2           received 2026-02-01 00:30 in person (2026-01-31 17:30 UTC: February)
   portal P3           received 2026-02-03 08:00 online, full online, fee paid online,
                       finished 02-03 10:00, due 02-05 17:00 -> early
@@ -93,7 +93,13 @@ SCENARIO = [
         has_fee=True,
         paid_online=False,
     ),
-    record("tax", "T4", received_at=datetime(2026, 1, 5, 8), status=7),
+    record(
+        "tax",
+        "T4",
+        received_at=datetime(2026, 1, 5, 8),
+        status=7,
+        source_updated_at=datetime(2026, 1, 6, 8),
+    ),
     record(
         "one_stop",
         "P2",
