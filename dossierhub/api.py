@@ -68,6 +68,7 @@ HINTS = {
     "by": "use a comma-separated list of: " + ", ".join([*stats.DIMENSIONS, *stats.TIME_GRAINS]),
     "received_from": "use a date written YYYY-MM-DD",
     "received_to": "use a date written YYYY-MM-DD",
+    "as_of": "use a date written YYYY-MM-DD, or a period instead",
     "source": "use a source name: lower case letters, digits and underscores (e.g. tax)",
     "agency": "use an electronic agency id such as 000.00.06.H56",
     "procedure": "use a national procedure code such as 2.000477",
@@ -190,6 +191,11 @@ class OpenRow(ApiModel):
 
 
 class OpenResponse(PeriodInfo):
+    as_of: date | None = Field(description="The local day whose end the figures stand at.")
+    judged_at: datetime = Field(
+        description="The moment open and overdue were judged at: the end of the period (or "
+        "of the as_of day), or the time of the request when that is still to come."
+    )
     by: list[str]
     portal_only: bool
     statistics_as_of: datetime | None
@@ -700,11 +706,23 @@ def get_coverage(
 OPEN_GROUPINGS = tuple(name for name in stats.DIMENSIONS if name != "source")
 
 
-@router.get("/open", response_model=OpenResponse, summary="Open and overdue at period end")
+@router.get("/open", response_model=OpenResponse, summary="Open and overdue at a moment")
 def get_open(
     request: Request,
     _role: StatisticsReader,
-    period: PeriodParam,
+    period: Annotated[
+        str | None,
+        Query(
+            pattern=PERIOD_PATTERN,
+            max_length=7,
+            description="A year (2026), a quarter (2026-Q1) or a month (2026-03): figures at "
+            "its end. Give this or as_of.",
+            examples=["2026", "2026-Q1", "2026-03"],
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, day_query("Figures at the end of this local day (YYYY-MM-DD).")
+    ] = None,
     by: Annotated[
         str,
         Query(
@@ -714,21 +732,34 @@ def get_open(
     ] = "",
     portal_only: PortalOnly = False,
 ) -> OpenResponse:
-    """Cases open at the end of the period, and how many of them were past their due time.
+    """Cases open at the end of the period (or of the day `as_of`), and how many of them
+    were past their due time, as the status history stood then.
 
-    Counted at one moment, so there is no time grouping; a case spans sources, so there is
-    no grouping by source either.
+    A moment still to come is judged now. Counted at one moment, so there is no time
+    grouping; a case spans sources, so there is no grouping by source either.
     """
-    chosen, info = _period(period)
+    day = _day("as_of", as_of)
+    if (period is None) == (day is None):
+        raise InvalidParameterError("period", "give either period or as_of (not both)")
+    if day is not None:
+        chosen = None
+        info = PeriodInfo(period=day.isoformat(), start=day, end=day + timedelta(days=1))
+    else:
+        chosen, info = _period(str(period))
     names = _grouping(by, allowed=OPEN_GROUPINGS)
+    judged_at = stats.open_moment(period=chosen, as_of=day)
     with _engine(request).connect() as conn:
-        rows = stats.open_at_end(conn, period=chosen, by=names, portal_only=portal_only)
-        as_of = _statistics_as_of(conn)
+        rows = stats.open_at_end(
+            conn, period=chosen, as_of=day, by=names, portal_only=portal_only, now=judged_at
+        )
+        statistics_as_of = _statistics_as_of(conn)
     return OpenResponse(
         **info.model_dump(),
+        as_of=day,
+        judged_at=judged_at,
         by=names,
         portal_only=portal_only,
-        statistics_as_of=as_of,
+        statistics_as_of=statistics_as_of,
         rows=[OpenRow.model_validate(_split(row, names)) for row in rows],
     )
 

@@ -388,12 +388,46 @@ def stats_command(
     portal_only: Annotated[
         bool, typer.Option("--portal-only", help="Only what the provincial portal sees.")
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Open and overdue dossiers at the end of this local day (YYYY-MM-DD), as the "
+            "status history stood then, instead of the period's indicators.",
+        ),
+    ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option("--rebuild", help="Rebuild every case and rollup from the registry first."),
+    ] = False,
     fmt: ExportOption = ExportFormat.table,
     output: OutputOption = None,
 ) -> None:
-    """Indicators for a period: received, online rate, on-time rate, payment, digitisation."""
+    """Indicators for a period: received, online rate, on-time rate, payment, digitisation;
+    or, with --as-of, the dossiers open and overdue at a date."""
     chosen = _period(period)
-    engine = _fresh_registry()
+    if rebuild:
+        engine = _registry(_settings())
+        result = stats.rebuild(engine)
+        err.print(f"rebuilt {result.cases} cases over {result.days} days")
+    else:
+        engine = _fresh_registry()
+    if as_of is not None:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of"
+            ) from None
+        names = [n for n in stats.parse_grouping(by.split(",")) if n in stats.DIMENSIONS]
+        if "source" in names:
+            raise typer.BadParameter(
+                "a case spans sources: no grouping by source", param_hint="--by"
+            )
+        with engine.connect() as conn:
+            rows = stats.open_at_end(conn, as_of=day, by=names, portal_only=portal_only)
+        _export(rows, fmt, output, f"open as of {day}")
+        return
     with engine.connect() as conn:
         rows = stats.indicators(conn, period=chosen, by=by.split(","), portal_only=portal_only)
     if fmt is ExportFormat.table:
@@ -402,10 +436,14 @@ def stats_command(
             "received",
             "received_online",
             "online_rate",
+            "refused_intake",
             "resolved",
             "on_time_rate",
+            "withdrawn",
+            "stopped",
             "online_payment_rate",
             "digitisation_rate",
+            "digitisation_coverage",
         ]
         rows = [{k: row[k] for k in keep} for row in rows]
     _export(rows, fmt, output, f"indicators {period}")

@@ -109,6 +109,19 @@ def refresh(engine: Engine) -> RefreshResult:
     return RefreshResult(cases, len(days))
 
 
+def rebuild(engine: Engine) -> RefreshResult:
+    """Forget every case and rollup and build them again from the registry.
+
+    For after a change of the counting rules (migration 0004 does the same on upgrade), or
+    to prove that the incremental refresh left nothing behind.
+    """
+    with engine.begin() as conn:
+        for table in (stats_daily, stats_monthly, dossier_case):
+            conn.execute(delete(table))
+        conn.execute(delete(stats_state).where(stats_state.c.name == "rollup"))
+    return refresh(engine)
+
+
 def rebuild_days(conn: Connection, days: Sequence[date]) -> None:
     """Recompute the rollup rows of these days from the cases."""
     c = dossier_case.c
@@ -295,6 +308,17 @@ def local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC) - linkage.LOCAL_OFFSET
 
 
+def open_moment(
+    *, period: Period | None = None, as_of: date | None = None, now: datetime | None = None
+) -> datetime:
+    """The moment open/overdue are judged at: the end of the period or of the local day
+    `as_of`, or now when that is still to come."""
+    if (period is None) == (as_of is None):
+        raise ConfigError("give either a period or an as-of date, not both")
+    end_day = as_of + timedelta(days=1) if as_of is not None else period.end  # type: ignore[union-attr]
+    return min(local_midnight(end_day), now or datetime.now(UTC))
+
+
 def open_at_end(
     conn: Connection,
     *,
@@ -313,10 +337,7 @@ def open_at_end(
     judged at `now`: what is not yet past due is not overdue. Refused at intake (3) is never
     received, so never open.
     """
-    if (period is None) == (as_of is None):
-        raise ConfigError("give either a period or an as-of date")
-    end_day = as_of + timedelta(days=1) if as_of is not None else period.end  # type: ignore[union-attr]
-    moment = min(local_midnight(end_day), now or datetime.now(UTC))
+    moment = open_moment(period=period, as_of=as_of, now=now)
     dims = [n for n in parse_grouping(by) if n in DIMENSIONS and n != "source"]
     c = dossier_case.c
     e = dossier_event.c
