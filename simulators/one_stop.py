@@ -39,7 +39,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from simulators import common, scenario
 from simulators.common import Defect, DossierApi, Record, assign
-from simulators.http_server import Faults, Request, Response
+from simulators.http_server import Faults, RecordSet, Request, Response
 
 DOSSIERS_PATH = "/api/v1/hoso"
 COUNT_PATH = "/api/v1/hoso/dem"
@@ -421,6 +421,13 @@ class OneStopApi(DossierApi):
         )
         super().__init__(records, key="Id", sort_key=_sort_key, faults=faults, port=port)
         self._api_key = api_key
+
+    def replace(self, records: list[dict[str, Any]]) -> None:
+        """Serve exactly these native records from now on (a hand-written scenario)."""
+        with self._data:
+            copies = [dict(record) for record in records]
+            self._records = RecordSet(copies, _sort_key)
+            self._by_id = {record["Id"]: record for record in copies}
 
     # -- changing the data, as the live system does ----------------------------------------
     def touch(self, *, share: float, seed: int, among: set[str] | None = None) -> list[str]:
