@@ -71,34 +71,44 @@ class RefreshResult:
     days: int
 
 
-def refresh(engine: Engine) -> RefreshResult:
-    """Bring cases and rollups up to date with the registry (only what changed)."""
+def refresh(engine: Engine, *, everything: bool = False) -> RefreshResult:
+    """Bring cases and rollups up to date with the registry (only what changed).
+
+    Consumes the change queue the batches write (see `linkage.queued_keys`), so every change
+    committed before the refresh is counted whatever order the batches committed in.
+    `everything` rebuilds every case and day
+    (after restoring or truncating the statistics tables).
+    """
     with engine.begin() as conn:
-        state = conn.execute(
-            select(stats_state.c.watermark).where(stats_state.c.name == "rollup")
-        ).first()
-        since = state.watermark if state else None
-        high = conn.execute(select(func.max(dossier.c.last_changed_at))).scalar_one()
-        if high is None or (since is not None and high <= since):
-            return RefreshResult(0, 0)
+        _serialize(conn)
+        if everything:
+            linkage.queue_everything(conn)
         touched: set[date] = set()
         cases = 0
-        stale = linkage.stale_keys(conn)
-        for keys in [*linkage.changed_keys(conn, since), *stale]:
+        for keys in linkage.queued_keys(conn):
             result = linkage.refresh_cases(conn, keys)
             cases += result.cases
             touched |= result.days
-        linkage.forget_stale(conn, stale)
+        if not touched and not cases:
+            return RefreshResult(0, 0)
         days = sorted(touched)
         for start in range(0, len(days), _DAY_CHUNK):
             rebuild_days(conn, days[start : start + _DAY_CHUNK])
         rebuild_months(conn, sorted({day.replace(day=1) for day in days}))
-        values = {"watermark": high, "refreshed_at": datetime.now(UTC)}
-        if state is None:
-            conn.execute(insert(stats_state).values(name="rollup", **values))
-        else:
-            conn.execute(update(stats_state).where(stats_state.c.name == "rollup").values(**values))
+        refreshed = {"refreshed_at": datetime.now(UTC)}
+        done = conn.execute(
+            update(stats_state).where(stats_state.c.name == "rollup").values(**refreshed)
+        )
+        if done.rowcount == 0:
+            conn.execute(insert(stats_state).values(name="rollup", **refreshed))
     return RefreshResult(cases, len(days))
+
+
+def _serialize(conn: Connection) -> None:
+    """On SQLite, take the write lock before the first read (BEGIN IMMEDIATE), so the refresh
+    reads the queue and the dossiers it rebuilds from one state no batch can change under it."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def rebuild_days(conn: Connection, days: Sequence[date]) -> None:
