@@ -19,6 +19,7 @@ Definitions (local Asia/Ho_Chi_Minh dates throughout):
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def refresh(engine: Engine, *, everything: bool = False) -> RefreshResult:
 
     Consumes the change queue the batches write (see `linkage.queued_keys`), so every change
     committed before the refresh is counted whatever order the batches committed in.
-    `everything` rebuilds every case and day
+    Concurrent refreshes run one after the other. `everything` rebuilds every case and day
     (after restoring or truncating the statistics tables).
     """
     with engine.begin() as conn:
@@ -104,10 +105,21 @@ def refresh(engine: Engine, *, everything: bool = False) -> RefreshResult:
     return RefreshResult(cases, len(days))
 
 
+# pg_advisory_xact_lock key of the refresh: the first 8 bytes of sha256(b"dossierhub:stats").
+_REFRESH_LOCK = int.from_bytes(hashlib.sha256(b"dossierhub:stats").digest()[:8], "big", signed=True)
+
+
 def _serialize(conn: Connection) -> None:
-    """On SQLite, take the write lock before the first read (BEGIN IMMEDIATE), so the refresh
-    reads the queue and the dossiers it rebuilds from one state no batch can change under it."""
-    if conn.dialect.name == "sqlite":
+    """Take the refresh's lock for the rest of the transaction.
+
+    Two refreshes rebuilding one case or day at once would both insert its rows. PostgreSQL:
+    a transaction-level advisory lock, released at commit or rollback. SQLite: the write
+    lock, taken before the first read (BEGIN IMMEDIATE), so the refresh also reads the queue
+    and the dossiers it rebuilds from one state no batch can change under it.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_REFRESH_LOCK)))
+    elif conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

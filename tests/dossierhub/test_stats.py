@@ -24,7 +24,8 @@ February, unified: P2, P3 = 2 received, 1 online -> 0.5; resolved 2 (P3 early, T
 
 from __future__ import annotations
 
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -318,6 +319,44 @@ def test_a_batch_committing_after_a_refresh_began_is_counted_by_the_next_refresh
             late_batch.commit()
         assert stats.refresh(registry).cases == 150
         assert one(registry, "2026-05")["received"] == 300
+        assert snapshot(registry) == rebuilt(registry)
+    finally:
+        registry.dispose()
+
+
+def test_two_refreshes_at_once_on_postgresql_run_one_after_the_other(pg_url: str) -> None:
+    """`dossierhub stats` started twice at once (say by a cron and an operator): both finish,
+    and the statistics count every dossier once."""
+    registry = store.open_registry(pg_url)
+    migrate.upgrade(registry)
+    day = datetime(2026, 6, 1, 9)
+    records = [
+        record("tax", f"T{i}", received_at=day + timedelta(hours=i % 500), source_updated_at=day)
+        for i in range(3000)
+    ]
+    with registry.begin() as conn:
+        store.write_batch(conn, source_system="tax", records=records)
+    start = threading.Barrier(2)
+    results: list[stats.RefreshResult] = []
+    failures: list[BaseException] = []
+
+    def refresh() -> None:
+        start.wait()
+        try:
+            results.append(stats.refresh(registry))
+        except BaseException as exc:
+            failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=refresh) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert sorted(result.cases for result in results) == [0, 3000]
+        received = one(registry, "2026-06")["received"] + one(registry, "2026-07")["received"]
+        assert received == 3000
         assert snapshot(registry) == rebuilt(registry)
     finally:
         registry.dispose()
