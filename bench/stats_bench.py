@@ -480,7 +480,7 @@ def check_against_engine(engine: Engine) -> tuple[int, int, float]:
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE dossier_case, stats_daily, stats_monthly, stats_state"))
     started = time.perf_counter()
-    stats.refresh(engine)
+    stats.refresh(engine, everything=True)
     refresh_s = time.perf_counter() - started
     with engine.connect() as conn:
         engine_cases, engine_rollup = snapshot(conn)

@@ -23,10 +23,11 @@ be counted once. The rule:
   withdrawn (7) or stopped (8) **ended** on its finishing time when the source gives one,
   otherwise at its last change at the source; a case refused at intake (3) was never received.
 
-`refresh_cases` recomputes only the cases whose members changed since a watermark, and returns
-the local days whose statistics those changes touch. A dossier whose link key changes (its
-national code arrives in a later version) leaves its old case: the sync notes that key in
-`stale_case`, and the refresh rebuilds the old case from the members it has left, or drops it.
+Each batch queues the link keys of the cases it touches in `stats_change`, in its own
+transaction; `queued_keys` consumes that queue and `refresh_cases` rebuilds those cases,
+returning the local days whose statistics they touch. A dossier whose link key changes (its
+national code arrives in a later version) leaves its old case: the batch queues the old key
+too, and the refresh rebuilds the old case from the members it has left, or drops it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from models.dossier import Status
-from models.tables import dossier, dossier_case, stale_case
+from models.tables import dossier, dossier_case, stats_change
 
 PORTAL = "one_stop"
 RESOLVED = (int(Status.RESOLVED), int(Status.RESULT_RETURNED))
@@ -88,32 +89,31 @@ class Refresh:
     days: set[date]
 
 
-def changed_keys(conn: Connection, since: datetime | None) -> Iterator[list[str]]:
-    """Link keys of dossiers changed after `since` (all when None), in chunks."""
-    query = select(_KEY).distinct()
-    if since is not None:
-        query = query.where(dossier.c.last_changed_at > since)
-    chunk: list[str] = []
-    for (key,) in conn.execute(query, execution_options={"yield_per": CHUNK}):
-        chunk.append(key)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def queued_keys(conn: Connection) -> Iterator[list[str]]:
+    """Consume the change queue: the distinct link keys queued, in chunks, each chunk deleted
+    from the queue as it is read, inside the caller's transaction.
+
+    Only what is deleted is returned, so a batch that commits while the refresh runs (or whose
+    row this transaction cannot see yet) stays queued for the next refresh. The queue is read
+    up to its newest row at the start, so a refresh ends however fast batches arrive.
+    """
+    q = stats_change.c
+    last = conn.execute(select(func.max(q.id))).scalar_one()
+    if last is None:
+        return
+    while True:
+        ids = select(q.id).where(q.id <= last).order_by(q.id).limit(CHUNK).scalar_subquery()
+        taken = conn.execute(delete(stats_change).where(q.id.in_(ids)).returning(q.case_key))
+        keys = sorted({key for (key,) in taken})
+        if not keys:
+            return
+        yield keys
 
 
-def stale_keys(conn: Connection) -> list[list[str]]:
-    """Link keys of cases a dossier has left since the last refresh (see `stale_case`), in
-    chunks."""
-    keys = list(conn.execute(select(stale_case.c.case_key).order_by(stale_case.c.case_key)))
-    return [[k for (k,) in keys[i : i + CHUNK]] for i in range(0, len(keys), CHUNK)]
-
-
-def forget_stale(conn: Connection, chunks: list[list[str]]) -> None:
-    """Forget the stale keys just rebuilt (a sync may have noted more meanwhile)."""
-    for keys in chunks:
-        conn.execute(delete(stale_case).where(stale_case.c.case_key.in_(keys)))
+def queue_everything(conn: Connection) -> None:
+    """Queue every case, current or recorded, so the next refresh rebuilds all statistics."""
+    conn.execute(insert(stats_change).from_select(["case_key"], select(_KEY).distinct()))
+    conn.execute(insert(stats_change).from_select(["case_key"], select(dossier_case.c.case_key)))
 
 
 def refresh_cases(conn: Connection, keys: Sequence[str]) -> Refresh:

@@ -25,6 +25,7 @@ Definitions (local Asia/Ho_Chi_Minh dates throughout; docs/statistics.md has eac
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -79,33 +80,40 @@ class RefreshResult:
     days: int
 
 
-def refresh(engine: Engine) -> RefreshResult:
-    """Bring cases and rollups up to date with the registry (only what changed)."""
+def refresh(engine: Engine, *, everything: bool = False, forget: bool = False) -> RefreshResult:
+    """Bring cases and rollups up to date with the registry (only what changed).
+
+    Consumes the change queue the batches write (see `linkage.queued_keys`), so every change
+    committed before the refresh is counted whatever order the batches committed in.
+    Concurrent refreshes run one after the other. `everything` rebuilds every case and day
+    (after restoring or truncating the statistics tables); `forget` first empties the cases
+    and rollups, in the same transaction, so readers never see them half built.
+    """
     with engine.begin() as conn:
-        state = conn.execute(
-            select(stats_state.c.watermark).where(stats_state.c.name == "rollup")
-        ).first()
-        since = state.watermark if state else None
-        high = conn.execute(select(func.max(dossier.c.last_changed_at))).scalar_one()
-        if high is None or (since is not None and high <= since):
-            return RefreshResult(0, 0)
+        _serialize(conn)
+        if forget:
+            for table in (stats_daily, stats_monthly, dossier_case):
+                conn.execute(delete(table))
+        if everything:
+            linkage.queue_everything(conn)
         touched: set[date] = set()
         cases = 0
-        stale = linkage.stale_keys(conn)
-        for keys in [*linkage.changed_keys(conn, since), *stale]:
+        for keys in linkage.queued_keys(conn):
             result = linkage.refresh_cases(conn, keys)
             cases += result.cases
             touched |= result.days
-        linkage.forget_stale(conn, stale)
+        if not touched and not cases:
+            return RefreshResult(0, 0)
         days = sorted(touched)
         for start in range(0, len(days), _DAY_CHUNK):
             rebuild_days(conn, days[start : start + _DAY_CHUNK])
         rebuild_months(conn, sorted({day.replace(day=1) for day in days}))
-        values = {"watermark": high, "refreshed_at": datetime.now(UTC)}
-        if state is None:
-            conn.execute(insert(stats_state).values(name="rollup", **values))
-        else:
-            conn.execute(update(stats_state).where(stats_state.c.name == "rollup").values(**values))
+        refreshed = {"refreshed_at": datetime.now(UTC)}
+        done = conn.execute(
+            update(stats_state).where(stats_state.c.name == "rollup").values(**refreshed)
+        )
+        if done.rowcount == 0:
+            conn.execute(insert(stats_state).values(name="rollup", **refreshed))
     return RefreshResult(cases, len(days))
 
 
@@ -115,11 +123,25 @@ def rebuild(engine: Engine) -> RefreshResult:
     For after a change of the counting rules (migration 0004 does the same on upgrade), or
     to prove that the incremental refresh left nothing behind.
     """
-    with engine.begin() as conn:
-        for table in (stats_daily, stats_monthly, dossier_case):
-            conn.execute(delete(table))
-        conn.execute(delete(stats_state).where(stats_state.c.name == "rollup"))
-    return refresh(engine)
+    return refresh(engine, everything=True, forget=True)
+
+
+# pg_advisory_xact_lock key of the refresh: the first 8 bytes of sha256(b"dossierhub:stats").
+_REFRESH_LOCK = int.from_bytes(hashlib.sha256(b"dossierhub:stats").digest()[:8], "big", signed=True)
+
+
+def _serialize(conn: Connection) -> None:
+    """Take the refresh's lock for the rest of the transaction.
+
+    Two refreshes rebuilding one case or day at once would both insert its rows. PostgreSQL:
+    a transaction-level advisory lock, released at commit or rollback. SQLite: the write
+    lock, taken before the first read (BEGIN IMMEDIATE), so the refresh also reads the queue
+    and the dossiers it rebuilds from one state no batch can change under it.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_REFRESH_LOCK)))
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def rebuild_days(conn: Connection, days: Sequence[date]) -> None:

@@ -57,7 +57,7 @@ from models.tables import (
     dossier_event,
     quarantine,
     source,
-    stale_case,
+    stats_change,
     sync_lock,
     sync_run,
     sync_state,
@@ -182,8 +182,10 @@ def write_batch(
     the stored version, and otherwise left alone; each new dossier and each status change of
     a newer version appends a status event. Rejections are upserted into quarantine; loaded
     records resolve their quarantine entries, and so do the entries under the key prefixes
-    the batch `settles` (see `connectors.base.Batch`). The cursor and run counters move in the
-    same transaction, so a crash leaves either all of the batch or none of it.
+    the batch `settles` (see `connectors.base.Batch`). The link keys of the cases the batch
+    touches or leaves are queued for the statistics refresh (`stats_change`). The cursor and
+    run counters move in the same transaction, so a crash leaves either all of the batch or
+    none of it.
 
     The caller holds the source's sync lock, so no other writer touches these rows between
     reading their stored versions and writing; the version guard on the update holds anyway.
@@ -198,22 +200,23 @@ def write_batch(
     new: list[DossierRecord] = []
     newer: list[DossierRecord] = []
     events: list[tuple[Any, ...]] = []
-    left: set[str] = set()  # link keys of cases a newer version leaves
+    changed: set[str] = set()  # link keys of the cases the batch touches or leaves
     for source_id, record in latest.items():
         known = stored.get(source_id)
+        key = link_key(record.national_dossier_code, record.dossier_code)
         if known is None:
             new.append(record)
             events.append(_event(record, None, run_id))
+            changed.add(key)
         elif record.source_updated_at > known.source_updated_at:
             newer.append(record)
             if record.status != known.status:
                 events.append(_event(record, known.status, run_id))
-            if link_key(record.national_dossier_code, record.dossier_code) != known.link_key:
-                left.add(known.link_key)
+            changed.update((key, known.link_key))  # a changed key leaves its old case
     _insert_new(conn, new, stamp)
     _update_newer(conn, newer, stamp)
     _append_events(conn, events)
-    _note_stale_cases(conn, left, stamp)
+    _queue_changes(conn, changed)
     if latest:
         _resolve_quarantine(conn, source_system, list(latest), stamp)
     for prefix in settles:  # before the batch's own rejections: a line still bad stays held
@@ -336,14 +339,18 @@ def _update_newer(conn: Connection, records: list[DossierRecord], stamp: datetim
     )
 
 
-def _note_stale_cases(conn: Connection, keys: set[str], stamp: datetime) -> None:
+def _queue_changes(conn: Connection, keys: set[str]) -> None:
+    """Queue the cases to rebuild for the statistics refresh (see `stats_change`).
+
+    Append-only (no unique key): concurrent batches of different sources touching one case
+    never wait on each other; the refresh folds repeats.
+    """
     if not keys:
         return
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        dialect_insert(stale_case).on_conflict_do_nothing(),
-        [{"case_key": key, "noted_at": stamp} for key in sorted(keys)],
-    )
+    if conn.dialect.name == "postgresql":
+        _copy(conn, stats_change, ("case_key",), ((key,) for key in sorted(keys)))
+    else:
+        conn.execute(insert(stats_change), [{"case_key": key} for key in sorted(keys)])
 
 
 def _append_events(conn: Connection, events: list[tuple[Any, ...]]) -> None:

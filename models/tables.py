@@ -318,22 +318,22 @@ stats_monthly = Table(
     *_rollup_columns(),
 )
 
-# Cases a dossier has left: its link key changed (say its national code arrived in a later
-# version). The sync notes the old key with the update; the statistics refresh rebuilds that
-# case from the members it has left (or drops it) and forgets the key.
-stale_case = Table(
-    "stale_case",
+# The change queue of the statistics: the link key of every case a batch touches (its
+# dossiers' keys) or leaves (a key a dossier no longer has), written in the batch's own
+# transaction. The refresh deletes what it consumes in its own transaction, so every
+# committed change is seen exactly when it is visible, whatever order batches commit in.
+stats_change = Table(
+    "stats_change",
     metadata,
-    Column("case_key", String(64), primary_key=True),
-    Column("noted_at", UtcDateTime, nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_key", String(64), nullable=False),
 )
 
-# How far statistics have caught up with the registry (dossier.last_changed_at).
+# When the statistics were last refreshed.
 stats_state = Table(
     "stats_state",
     metadata,
     Column("name", String(32), primary_key=True),
-    Column("watermark", UtcDateTime),
     Column("refreshed_at", UtcDateTime, nullable=False),
 )
 

@@ -24,17 +24,19 @@ February, unified: P2, P3 = 2 received, 1 online -> 0.5; resolved 2 (P3 early, T
 
 from __future__ import annotations
 
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from connectors.base import Period
 from dossierhub import stats, store
 from dossierhub.errors import ConfigError
+from models import migrate
 from models.dossier import DossierRecord
-from models.tables import dossier_case, stale_case
+from models.tables import dossier_case, stats_change, stats_daily, stats_monthly
 
 
 def record(source: str, sid: str, **fields: Any) -> DossierRecord:
@@ -254,9 +256,9 @@ def test_a_dossier_that_learns_its_national_code_leaves_its_old_case(province: E
                 dossier_case.c.case_key == "000.00.06.H56-260101-P2"
             )
         ).scalars()
-        noted = conn.execute(select(func.count()).select_from(stale_case)).scalar_one()
+        queued = conn.execute(select(func.count()).select_from(stats_change)).scalar_one()
     assert "000.00.06.H56-260101-T2" not in keys and len(keys) == 5
-    assert members == 2 and noted == 0  # the old key is forgotten once rebuilt
+    assert members == 2 and queued == 0  # the old key is consumed once rebuilt
     # T2's receipt (15 January) is now the case's first receipt; P2's February one is not.
     assert one(province, "2026-01")["received"] == before
     assert one(province, "2026-02")["received"] == 1
@@ -280,3 +282,87 @@ def test_daily_series_adds_up_to_the_monthly_rollup(province: Engine) -> None:
         "2026-01-15",
         "2026-01-31",
     ]
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the case table and the rollups, in a stable order."""
+    with engine.connect() as conn:
+        return {
+            table.name: sorted(
+                (tuple(row) for row in conn.execute(select(table))), key=lambda r: repr(r)
+            )
+            for table in (dossier_case, stats_daily, stats_monthly)
+        }
+
+
+def rebuilt(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """The statistics built once from the registry as it stands, from empty tables."""
+    with engine.begin() as conn:
+        for table in (dossier_case, stats_daily, stats_monthly):
+            conn.execute(delete(table))
+    stats.refresh(engine, everything=True)
+    return snapshot(engine)
+
+
+def test_a_batch_committing_after_a_refresh_began_is_counted_by_the_next_refresh(
+    pg_url: str,
+) -> None:
+    """Two sources sync at once: Land's batch is written first but commits last, after Tax
+    committed and a refresh ran. The next refresh must count Land's dossiers, though they
+    were written (and stamped) before Tax's ones the first refresh already saw."""
+    registry = store.open_registry(pg_url)
+    migrate.upgrade(registry)
+    day = datetime(2026, 5, 4, 9)
+    land = [record("land", f"L{i}", received_at=day, source_updated_at=day) for i in range(150)]
+    tax = [record("tax", f"T{i}", received_at=day, source_updated_at=day) for i in range(150)]
+    try:
+        with registry.connect() as late:
+            late_batch = late.begin()
+            store.write_batch(late, source_system="land", records=land)
+            with registry.begin() as conn:
+                store.write_batch(conn, source_system="tax", records=tax)
+            assert stats.refresh(registry).cases == 150  # Land is not committed yet
+            late_batch.commit()
+        assert stats.refresh(registry).cases == 150
+        assert one(registry, "2026-05")["received"] == 300
+        assert snapshot(registry) == rebuilt(registry)
+    finally:
+        registry.dispose()
+
+
+def test_two_refreshes_at_once_on_postgresql_run_one_after_the_other(pg_url: str) -> None:
+    """`dossierhub stats` started twice at once (say by a cron and an operator): both finish,
+    and the statistics count every dossier once."""
+    registry = store.open_registry(pg_url)
+    migrate.upgrade(registry)
+    day = datetime(2026, 6, 1, 9)
+    records = [
+        record("tax", f"T{i}", received_at=day + timedelta(hours=i % 500), source_updated_at=day)
+        for i in range(3000)
+    ]
+    with registry.begin() as conn:
+        store.write_batch(conn, source_system="tax", records=records)
+    start = threading.Barrier(2)
+    results: list[stats.RefreshResult] = []
+    failures: list[BaseException] = []
+
+    def refresh() -> None:
+        start.wait()
+        try:
+            results.append(stats.refresh(registry))
+        except BaseException as exc:
+            failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=refresh) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert sorted(result.cases for result in results) == [0, 3000]
+        received = one(registry, "2026-06")["received"] + one(registry, "2026-07")["received"]
+        assert received == 3000
+        assert snapshot(registry) == rebuilt(registry)
+    finally:
+        registry.dispose()
