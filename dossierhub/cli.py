@@ -485,13 +485,17 @@ def reconcile(
     settings = _settings()
     engine = _registry(settings)
     counters = {}
+    receipt_days = {}
     connectors = []
     for name, config in load_sources(settings.sources_file).items():
         connector = open_connector(settings, name, config)
         connectors.append(connector)
         counters[name] = connector.count
+        receipt_days[name] = connector.receipt_day
     try:
-        rows = stats.reconcile(engine, counters=counters, period_text=period)
+        rows = stats.reconcile(
+            engine, counters=counters, period_text=period, receipt_days=receipt_days
+        )
     finally:
         for connector in connectors:
             connector.close()
@@ -501,6 +505,7 @@ def reconcile(
         "source_count",
         "registry_count",
         "quarantined",
+        "unplaceable",
         "gap",
         "error",
     )
