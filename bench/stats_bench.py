@@ -225,49 +225,64 @@ INSERT INTO dossier_case (
     case_key, members, in_portal, first_source, channel, service_level, sector,
     agency_code, procedure_code, locality_code, admin_level, status, received_at,
     received_day, due_at, finished_at, finished_day, has_fee, paid_online, digitised,
-    result_digitised
+    result_digitised, authority_source, authority_id, ended_day
 )
 SELECT
     coalesce(national_dossier_code, dossier_code), 1, source_system = :portal, source_system,
     channel, service_level, nullif(sector, ''), agency_code, procedure_code, locality_code,
     admin_level, status, received_at, (received_at AT TIME ZONE :tz)::date, due_at,
-    finished_at, (finished_at AT TIME ZONE :tz)::date, has_fee, paid_online,
-    docs_digitised <> 0, result_digitised
-FROM dossier
+    resolved_at, (resolved_at AT TIME ZONE :tz)::date, has_fee, paid_online,
+    docs_digitised <> 0, result_digitised, source_system, source_id,
+    CASE WHEN status IN (7, 8)
+         THEN (coalesce(finished_at, source_updated_at) AT TIME ZONE :tz)::date END
+FROM (
+    SELECT *,
+           CASE WHEN status IN (9, 10) THEN coalesce(finished_at, returned_at) END
+               AS resolved_at
+    FROM dossier
+) AS resolutions
 """
 )
 
 # stats.rebuild_days over every day, in one statement: receipt measures on the receiving
-# day, resolution measures on the finishing day, absent dimensions as ''.
+# day (refused at intake apart), resolution measures on the finishing day, withdrawn and
+# stopped on the day they ended, absent dimensions as ''.
 BUILD_ROLLUP = text(
     """
 INSERT INTO stats_daily (
     day, month, in_portal, source_system, sector, agency_code, locality_code, admin_level,
     procedure_code, channel, service_level, received, received_online,
     received_full_online, with_fee, paid_online, digitised, resolved, resolved_early,
-    resolved_on_time, resolved_late, result_digitised
+    resolved_on_time, resolved_late, result_digitised, refused_intake, withdrawn, stopped,
+    service_level_reported, digitisation_reported, result_digitisation_reported
 )
 SELECT day, date_trunc('month', day)::date, in_portal, source_system, sector, agency_code,
        locality_code, admin_level, procedure_code, channel, service_level,
        sum(received), sum(received_online), sum(received_full_online), sum(with_fee),
        sum(paid_online), sum(digitised), sum(resolved), sum(resolved_early),
-       sum(resolved_on_time), sum(resolved_late), sum(result_digitised)
+       sum(resolved_on_time), sum(resolved_late), sum(result_digitised),
+       sum(refused_intake), sum(withdrawn), sum(stopped), sum(service_level_reported),
+       sum(digitisation_reported), sum(result_digitisation_reported)
 FROM (
     SELECT received_day AS day, in_portal, first_source AS source_system,
            coalesce(sector, '') AS sector, agency_code,
            coalesce(locality_code, '') AS locality_code,
            coalesce(admin_level, '') AS admin_level, procedure_code, channel,
            coalesce(service_level, '') AS service_level,
-           1 AS received,
-           (channel = 'online')::int AS received_online,
-           (channel = 'online' AND coalesce(service_level = 'full_online', false))::int
+           r AS received,
+           r * (channel = 'online')::int AS received_online,
+           r * (channel = 'online' AND coalesce(service_level = 'full_online', false))::int
                AS received_full_online,
-           coalesce(has_fee, false)::int AS with_fee,
-           coalesce(has_fee AND paid_online, false)::int AS paid_online,
-           coalesce(digitised, false)::int AS digitised,
+           r * coalesce(has_fee, false)::int AS with_fee,
+           r * coalesce(has_fee AND paid_online, false)::int AS paid_online,
+           r * coalesce(digitised, false)::int AS digitised,
            0 AS resolved, 0 AS resolved_early, 0 AS resolved_on_time, 0 AS resolved_late,
-           0 AS result_digitised
-    FROM dossier_case
+           0 AS result_digitised,
+           1 - r AS refused_intake, 0 AS withdrawn, 0 AS stopped,
+           r * (service_level IS NOT NULL)::int AS service_level_reported,
+           r * (digitised IS NOT NULL)::int AS digitisation_reported,
+           0 AS result_digitisation_reported
+    FROM (SELECT *, (status <> 3)::int AS r FROM dossier_case) AS receipts
     UNION ALL
     SELECT finished_day, in_portal, first_source, coalesce(sector, ''), agency_code,
            coalesce(locality_code, ''), coalesce(admin_level, ''), procedure_code, channel,
@@ -279,9 +294,18 @@ FROM (
            coalesce(finished_at <= due_at
                     AND finished_day >= (due_at AT TIME ZONE :tz)::date, false)::int,
            coalesce(finished_at > due_at, false)::int,
-           coalesce(result_digitised, false)::int
+           coalesce(result_digitised, false)::int,
+           0, 0, 0, 0, 0, (result_digitised IS NOT NULL)::int
     FROM dossier_case
     WHERE finished_day IS NOT NULL
+    UNION ALL
+    SELECT ended_day, in_portal, first_source, coalesce(sector, ''), agency_code,
+           coalesce(locality_code, ''), coalesce(admin_level, ''), procedure_code, channel,
+           coalesce(service_level, ''),
+           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+           0, (status = 7)::int, (status = 8)::int, 0, 0, 0
+    FROM dossier_case
+    WHERE ended_day IS NOT NULL
 ) AS facts
 GROUP BY day, in_portal, source_system, sector, agency_code, locality_code, admin_level,
          procedure_code, channel, service_level
@@ -306,14 +330,25 @@ SELECT coalesce(sector, '') AS sector,
                         AND finished_day >= (due_at AT TIME ZONE :tz)::date)
            AS resolved_on_time,
        count(*) FILTER (WHERE resolved AND finished_at > due_at) AS resolved_late,
-       count(*) FILTER (WHERE resolved AND result_digitised) AS result_digitised
+       count(*) FILTER (WHERE resolved AND result_digitised) AS result_digitised,
+       count(*) FILTER (WHERE refused) AS refused_intake,
+       count(*) FILTER (WHERE ended AND status = 7) AS withdrawn,
+       count(*) FILTER (WHERE ended AND status = 8) AS stopped,
+       count(*) FILTER (WHERE received AND service_level IS NOT NULL)
+           AS service_level_reported,
+       count(*) FILTER (WHERE received AND digitised IS NOT NULL) AS digitisation_reported,
+       count(*) FILTER (WHERE resolved AND result_digitised IS NOT NULL)
+           AS result_digitisation_reported
 FROM (
     SELECT *,
-           received_day >= :start AND received_day < :end AS received,
-           finished_day >= :start AND finished_day < :end AS resolved
+           received_day >= :start AND received_day < :end AND status <> 3 AS received,
+           received_day >= :start AND received_day < :end AND status = 3 AS refused,
+           finished_day >= :start AND finished_day < :end AS resolved,
+           coalesce(ended_day >= :start AND ended_day < :end, false) AS ended
     FROM dossier_case
     WHERE received_day >= :start AND received_day < :end
        OR finished_day >= :start AND finished_day < :end
+       OR ended_day >= :start AND ended_day < :end
 ) AS period_cases
 GROUP BY 1
 """
@@ -338,14 +373,28 @@ SELECT coalesce(nullif(sector, ''), '') AS sector,
                         AND (finished_at AT TIME ZONE :tz)::date
                             >= (due_at AT TIME ZONE :tz)::date) AS resolved_on_time,
        count(*) FILTER (WHERE resolved AND finished_at > due_at) AS resolved_late,
-       count(*) FILTER (WHERE resolved AND result_digitised) AS result_digitised
+       count(*) FILTER (WHERE resolved AND result_digitised) AS result_digitised,
+       count(*) FILTER (WHERE refused) AS refused_intake,
+       count(*) FILTER (WHERE ended AND status = 7) AS withdrawn,
+       count(*) FILTER (WHERE ended AND status = 8) AS stopped,
+       count(*) FILTER (WHERE received AND service_level IS NOT NULL)
+           AS service_level_reported,
+       count(*) FILTER (WHERE received AND docs_digitised IS NOT NULL)
+           AS digitisation_reported,
+       count(*) FILTER (WHERE resolved AND result_digitised IS NOT NULL)
+           AS result_digitisation_reported
 FROM (
     SELECT *,
-           received_at >= :start AND received_at < :end AS received,
-           finished_at >= :start AND finished_at < :end AS resolved
+           received_at >= :start AND received_at < :end AND status <> 3 AS received,
+           received_at >= :start AND received_at < :end AND status = 3 AS refused,
+           status IN (9, 10) AND finished_at >= :start AND finished_at < :end AS resolved,
+           status IN (7, 8) AND coalesce(finished_at, source_updated_at) >= :start
+               AND coalesce(finished_at, source_updated_at) < :end AS ended
     FROM dossier
     WHERE received_at >= :start AND received_at < :end
        OR finished_at >= :start AND finished_at < :end
+       OR status IN (7, 8) AND coalesce(finished_at, source_updated_at) >= :start
+          AND coalesce(finished_at, source_updated_at) < :end
 ) AS period_dossiers
 GROUP BY 1
 """

@@ -162,6 +162,12 @@ class Connector(ABC):
     @abstractmethod
     def count(self, period: Period | None) -> int: ...
 
+    def receipt_day(self, payload: dict[str, Any]) -> date | None:
+        """The local day a native record (as quarantine keeps it) was received, or None when
+        its receipt time is missing or unreadable. Reconciliation uses it to place a
+        quarantined record in a period; a transport reads its connector's receipt field."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; the engine calls it when a sync ends."""
 

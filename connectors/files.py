@@ -379,14 +379,19 @@ class FileDropConnector(Connector):
     def _received_in(self, raw: RawRecord, period: Period | None) -> bool:
         if period is None:
             return True
-        value = raw.payload.get(self.received_column)
-        if REJECTED in raw.payload or not isinstance(value, str):
+        if REJECTED in raw.payload:
             return False
+        day = self.receipt_day(raw.payload)
+        return day is not None and period.start <= day < period.end
+
+    def receipt_day(self, payload: dict[str, Any]) -> date | None:
+        value = payload.get(self.received_column)
+        if not isinstance(value, str):
+            return None
         try:
-            day: date = self.parse_time(value).date()
+            return self.parse_time(value).date()
         except ValueError:
-            return False
-        return period.start <= day < period.end
+            return None
 
     # -- the folder -------------------------------------------------------------------------
     def _listing(self) -> list[_Listed]:

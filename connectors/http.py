@@ -57,7 +57,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
@@ -241,6 +241,8 @@ class HttpConnector(Connector):
     id_field: ClassVar[str]
     updated_at_field: ClassVar[str]
     updated_since_param: ClassVar[str]
+    # The field holding the time of receipt: dates a quarantined record for reconciliation.
+    received_field: ClassVar[str | None] = None
     # How the API writes times: a strptime format of naive local times, or None for ISO 8601
     # (naive ISO times are local too).
     time_format: ClassVar[str | None] = None
@@ -277,6 +279,12 @@ class HttpConnector(Connector):
         self._token_expires = 0.0  # monotonic time to fetch a new token from
 
     # -- what a subclass may override -------------------------------------------------------
+    def receipt_day(self, payload: dict[str, Any]) -> date | None:
+        if self.received_field is None:
+            return None
+        moment = self.parse_time(payload.get(self.received_field))
+        return None if moment is None else moment.astimezone(LOCAL).date()
+
     def parse_time(self, value: Any) -> datetime | None:
         """A time as the API writes it, timezone-aware (naive times are local); None if not one."""
         if not isinstance(value, str) or not value.strip():

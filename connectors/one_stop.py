@@ -59,6 +59,7 @@ class OneStopConnector(HttpConnector):
     updated_at_field = "NgayCapNhat"
     updated_since_param = "NgayCapNhatTu"
     time_format = "%Y%m%d%H%M%S"
+    received_field = "NgayTiepNhan"
     time_example = "20260301083000"
     max_page_size = 200
     count_endpoint = "/api/v1/hoso/dem"

@@ -90,6 +90,7 @@ class SocialInsuranceConnector(HttpConnector):
     records_path = "data"
     id_field = "id"
     updated_at_field = "ngayCapNhat"
+    received_field = "ngayTiepNhan"
     updated_since_param = "updatedSince"
     max_page_size = 500
     count_endpoint = "/api/v1/dossiers/count"

@@ -16,7 +16,7 @@ writes one mapping function.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, SecretStr
@@ -161,6 +161,16 @@ class SqlConnector(Connector):
         start, end = datetime.combine(period.start, time()), datetime.combine(period.end, time())
         query = select(func.count()).where(received >= start, received < end)
         return self._scalar(query, f"counting dossiers received {period.start}..{period.end}")
+
+    def receipt_day(self, payload: dict[str, Any]) -> date | None:
+        # From the database a datetime; back from quarantine's JSON an ISO string.
+        value = payload.get(self.received_column)
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.strip())
+            except ValueError:
+                return None
+        return value.date() if isinstance(value, datetime) else None
 
     def close(self) -> None:
         if self._engine is not None:

@@ -207,7 +207,14 @@ class ReconciliationRow(ApiModel):
     period: str = Field(description="'all' or the period the counts cover.")
     source_count: int | None = Field(description="What the source reports (null: no answer).")
     registry_count: int
-    quarantined: int
+    quarantined: int = Field(
+        description="Unresolved quarantined records received in the period (by their native "
+        "receipt date; all of them for 'all')."
+    )
+    unplaceable: int | None = Field(
+        description="Unresolved quarantined records whose receipt date cannot be read: no "
+        "period holds them (null in snapshots taken before they were counted)."
+    )
     gap: int | None = Field(description="What the source reports that the registry lacks.")
     error: str | None
     taken_at: datetime
@@ -771,6 +778,7 @@ def _reconciliation_row(row: dict[str, Any]) -> ReconciliationRow:
         source_count=row["source_count"],
         registry_count=row["registry_count"],
         quarantined=row["quarantined"],
+        unplaceable=row["unplaceable"],
         gap=row["gap"],
         error=row["error"],
         taken_at=row["taken_at"],

@@ -346,6 +346,7 @@ OutputOption = Annotated[
 
 
 THIS_YEAR = str(date.today().year)
+NOT_REPORTED = "—"  # a figure with nothing to compute it from; blank in CSV/XLSX, null in JSON
 
 
 def _period(text: str) -> Period:
@@ -365,7 +366,12 @@ def _export(rows: list[dict[str, Any]], fmt: ExportFormat, output: Path | None, 
     if fmt is ExportFormat.table:
         if output is not None:
             raise typer.BadParameter("use csv, json or xlsx to write a file", param_hint="--format")
-        _emit(rows, Format.table, title)
+        # None is "not reported" (or no denominator): a dash, never a misleading 0.
+        _emit(
+            [{k: NOT_REPORTED if v is None else v for k, v in r.items()} for r in rows],
+            Format.table,
+            title,
+        )
         return
     text = export.to_csv(rows) if fmt is ExportFormat.csv else export.to_json(rows)
     if output is None:
@@ -444,6 +450,7 @@ def stats_command(
             "online_payment_rate",
             "digitisation_rate",
             "digitisation_coverage",
+            "service_level_coverage",
         ]
         rows = [{k: row[k] for k in keep} for row in rows]
     _export(rows, fmt, output, f"indicators {period}")
@@ -478,13 +485,17 @@ def reconcile(
     settings = _settings()
     engine = _registry(settings)
     counters = {}
+    receipt_days = {}
     connectors = []
     for name, config in load_sources(settings.sources_file).items():
         connector = open_connector(settings, name, config)
         connectors.append(connector)
         counters[name] = connector.count
+        receipt_days[name] = connector.receipt_day
     try:
-        rows = stats.reconcile(engine, counters=counters, period_text=period)
+        rows = stats.reconcile(
+            engine, counters=counters, period_text=period, receipt_days=receipt_days
+        )
     finally:
         for connector in connectors:
             connector.close()
@@ -494,6 +505,7 @@ def reconcile(
         "source_count",
         "registry_count",
         "quarantined",
+        "unplaceable",
         "gap",
         "error",
     )

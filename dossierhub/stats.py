@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -487,6 +487,7 @@ def record_reconciliation(
     source_count: int | None,
     registry_count: int,
     quarantined: int,
+    unplaceable: int | None = None,
     error: str | None = None,
 ) -> dict[str, Any]:
     row = {
@@ -495,6 +496,7 @@ def record_reconciliation(
         "source_count": source_count,
         "registry_count": registry_count,
         "quarantined": quarantined,
+        "unplaceable": unplaceable,
         "error": error,
         "taken_at": datetime.now(UTC),
     }
@@ -505,14 +507,41 @@ def record_reconciliation(
 def _gap(row: dict[str, Any]) -> int | None:
     """What the source reports that the registry cannot account for.
 
-    Over all time every source record is in the registry or in quarantine; for one period
-    quarantined records cannot be dated (their payload is native), so the gap is source
-    minus registry and the quarantine count stands beside it as a possible explanation.
+    Every source record is in the registry or in quarantine: the gap is the source's count
+    minus the registry's minus the quarantined records placed in the period by their receipt
+    date (all of them for all time). Quarantined records whose receipt date is unreadable
+    (`unplaceable`) belong to no period; they stand beside a period's gap as a possible
+    explanation. Snapshots taken before records were placed (unplaceable null) held an
+    all-time quarantine count, which a period's gap leaves out.
     """
     if row["source_count"] is None:
         return None
     gap = int(row["source_count"]) - int(row["registry_count"])
-    return gap - int(row["quarantined"]) if row["period"] == ALL_TIME else gap
+    if row["period"] != ALL_TIME and row.get("unplaceable") is None:
+        return gap
+    return gap - int(row["quarantined"])
+
+
+def place_quarantine(
+    conn: Connection,
+    *,
+    source_system: str,
+    period: Period | None,
+    receipt_day: Callable[[dict[str, Any]], date | None],
+) -> tuple[int, int]:
+    """(placed, unplaceable) among the source's unresolved quarantine: how many were
+    received in the period (all, for None), and how many have no readable receipt date."""
+    q = quarantine.c
+    query = select(q.payload).where(q.source_system == source_system, q.resolved.is_(False))
+    placed = unplaceable = 0
+    for (payload,) in conn.execute(query, execution_options={"yield_per": 2000}):
+        day = receipt_day(payload) if isinstance(payload, dict) else None
+        if day is None:
+            unplaceable += 1
+            placed += period is None
+        elif period is None or period.start <= day < period.end:
+            placed += 1
+    return placed, unplaceable
 
 
 def latest_reconciliation(conn: Connection, *, period: str | None = None) -> list[dict[str, Any]]:
@@ -534,21 +563,31 @@ def latest_reconciliation(conn: Connection, *, period: str | None = None) -> lis
 
 
 def reconcile(
-    engine: Engine, *, counters: dict[str, Any], period_text: str = ALL_TIME
+    engine: Engine,
+    *,
+    counters: dict[str, Any],
+    period_text: str = ALL_TIME,
+    receipt_days: Mapping[str, Callable[[dict[str, Any]], date | None]] | None = None,
 ) -> list[dict[str, Any]]:
     """Ask each source how many dossiers it has for the period and record it beside ours.
 
     `counters` maps a source name to a callable taking a Period and returning the source's
     own count; a source that fails to answer is recorded with its error, not skipped.
+    `receipt_days` maps a source name to its connector's `receipt_day`, which places each
+    quarantined record in a period by its native receipt date; a source without one has
+    all its quarantine unplaceable.
     """
     period = None if period_text == ALL_TIME else Period.parse(period_text)
     rows = []
     with engine.begin() as conn:
         held = registry_counts(conn, period=period or ALL_TIME_PERIOD)
-        pending = {r["source_system"]: 0 for r in quarantine_counts(conn)}
-        for r in quarantine_counts(conn):
-            pending[r["source_system"]] += int(r["records"])
         for source, count in sorted(counters.items()):
+            placed, unplaceable = place_quarantine(
+                conn,
+                source_system=source,
+                period=period,
+                receipt_day=(receipt_days or {}).get(source, lambda _payload: None),
+            )
             try:
                 reported, error = int(count(period)), None
             except Exception as exc:  # one broken source must not hide the others
@@ -560,7 +599,8 @@ def reconcile(
                     period=period_text,
                     source_count=reported,
                     registry_count=held.get(source, 0),
-                    quarantined=pending.get(source, 0),
+                    quarantined=placed,
+                    unplaceable=unplaceable,
                     error=error,
                 )
             )

@@ -347,6 +347,9 @@ reconciliation = Table(
     Column("source_count", Integer),
     Column("registry_count", Integer, nullable=False),
     Column("quarantined", Integer, nullable=False),
+    # Of the source's quarantine, records whose receipt time cannot be read (so no period can
+    # hold them); null in snapshots taken before it was counted.
+    Column("unplaceable", Integer),
     Column("error", Text),
     Column("taken_at", UtcDateTime, nullable=False),
     Index(None, "source_system", "period", "taken_at"),

@@ -171,6 +171,14 @@
     show("resolved-count", integer.format(unified.resolved), unified.resolved);
     show("payment-rate", percent(unified.online_payment_rate), unified.online_payment_rate);
     show("digitisation-rate", percent(unified.digitisation_rate), unified.digitisation_rate);
+    show(
+      "digitisation-coverage",
+      percent(unified.digitisation_coverage),
+      unified.digitisation_coverage,
+    );
+    show("refused-count", integer.format(unified.refused_intake), unified.refused_intake);
+    show("withdrawn-count", integer.format(unified.withdrawn), unified.withdrawn);
+    show("stopped-count", integer.format(unified.stopped), unified.stopped);
     show("open-count", integer.format(openRow.open), openRow.open);
     show("overdue-count", integer.format(openRow.overdue), openRow.overdue);
     $("headline-scope").textContent = "— " + period + (sector ? ", " + sector : ", all sectors");

@@ -197,6 +197,10 @@ def expected_headline(site: Site, period: str, sector: str | None = None) -> dic
         "on-time-rate": percent(unified["on_time_rate"]),
         "payment-rate": percent(unified["online_payment_rate"]),
         "digitisation-rate": percent(unified["digitisation_rate"]),
+        "digitisation-coverage": percent(unified["digitisation_coverage"]),
+        "refused-count": str(unified["refused_intake"]),
+        "withdrawn-count": str(unified["withdrawn"]),
+        "stopped-count": str(unified["stopped"]),
         "open-count": str(sum(r["open"] for r in still_open)),
         "overdue-count": str(sum(r["overdue"] for r in still_open)),
     }

@@ -6,13 +6,19 @@ are local (Asia/Ho_Chi_Minh).
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+from openpyxl import load_workbook
 from sqlalchemy import Engine
 
 from connectors.base import Period
-from dossierhub import stats, store
+from dossierhub import cli, export, stats, store
 from models.dossier import DossierRecord
 
 PORTAL_CODE = "000.00.00.H56-260110-0001"
@@ -158,3 +164,42 @@ def test_overdue_in_a_period_not_over_is_judged_now(registry: Engine) -> None:
     # Both are open; only G is past its due time now, F's due time is still ahead.
     assert opened(registry, period=until) == (2, 1)
     assert opened(registry, as_of=(now + timedelta(days=30)).date()) == (2, 1)
+
+
+def test_a_field_no_source_reports_is_not_reported(
+    registry: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tax gives neither service level nor digitisation: its rates are "not reported" (None,
+    blank, a dash), never 0.0; with one Finance-like record that does report them, the rates
+    are over that record alone and the coverage says how few carry the field."""
+    load(registry, record("tax", "A"), record("tax", "B", channel="in_person"))
+    jan = month(registry, "2026-01")
+    assert (jan["full_online_rate"], jan["digitisation_rate"]) == (None, None)
+    assert (jan["service_level_coverage"], jan["digitisation_coverage"]) == (0.0, 0.0)
+    assert jan["online_rate"] == 0.5  # reported by every source: a real figure
+
+    rows = [{"month": "2026-01", **jan}]
+    assert json.loads(export.to_json(rows))[0]["digitisation_rate"] is None
+    [parsed] = csv.DictReader(io.StringIO(export.to_csv(rows)))
+    assert (parsed["digitisation_rate"], parsed["online_rate"]) == ("", "0.5")
+    export.write_xlsx(rows, tmp_path / "jan.xlsx", title="jan")
+    sheet = load_workbook(tmp_path / "jan.xlsx").active
+    assert sheet is not None
+    header = [cell.value for cell in sheet[1]]
+    assert sheet.cell(2, header.index("digitisation_rate") + 1).value is None
+    cli._export(
+        [{k: jan[k] for k in ("online_rate", "digitisation_rate")}],
+        cli.ExportFormat.table,
+        None,
+        "jan",
+    )
+    shown = capsys.readouterr().out
+    assert cli.NOT_REPORTED in shown and "0.0" not in shown
+
+    load(
+        registry,
+        record("tax", "C", service_level="full_online", docs_submitted=2, docs_digitised=2),
+    )
+    jan = month(registry, "2026-01")
+    assert (jan["full_online_rate"], jan["digitisation_rate"]) == (1.0, 1.0)
+    assert (jan["service_level_coverage"], jan["digitisation_coverage"]) == (0.3333, 0.3333)

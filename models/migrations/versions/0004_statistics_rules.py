@@ -1,4 +1,5 @@
-"""statistics rules: refused/withdrawn/stopped apart, the authoritative member, field coverage
+"""statistics rules: refused/withdrawn/stopped apart, the authoritative member, field coverage,
+unplaceable quarantine in reconciliation snapshots
 
 Cases and rollups are derived data; the upgrade (and the downgrade) empties them and the
 refresh watermark, so the next refresh rebuilds every case under the rules of this version.
@@ -41,6 +42,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("authority_id", sa.String(length=128), nullable=True))
         batch_op.add_column(sa.Column("ended_day", sa.Date(), nullable=True))
         batch_op.create_index(batch_op.f("ix_dossier_case_ended_day"), ["ended_day"], unique=False)
+    with op.batch_alter_table("reconciliation", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("unplaceable", sa.Integer(), nullable=True))
     for table in ROLLUPS:
         with op.batch_alter_table(table, schema=None) as batch_op:
             for name in NEW_MEASURES:
@@ -51,6 +54,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     _empty_derived()
+    with op.batch_alter_table("reconciliation", schema=None) as batch_op:
+        batch_op.drop_column("unplaceable")
     for table in ROLLUPS:
         with op.batch_alter_table(table, schema=None) as batch_op:
             for name in reversed(NEW_MEASURES):
