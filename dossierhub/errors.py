@@ -1,7 +1,8 @@
 """One error hierarchy, grouped by what the caller should do.
 
 * retry: `RetriableSourceError` (the source may answer next time);
-* stop: `FatalSourceError`, `ConfigError`, `RegistryError`, `SyncLockedError`;
+* stop: `FatalSourceError`, `ConfigError`, `RegistryError`, `SyncLockedError`,
+  `SyncLockLostError`;
 * set aside: `RecordRejected` (the record goes to quarantine with its reasons).
 
 Every message names the thing that is wrong and the fix.
@@ -27,6 +28,11 @@ class RegistryError(DossierHubError):
 
 class SyncLockedError(DossierHubError):
     """Another sync of the same source (and partition) is running."""
+
+
+class SyncLockLostError(DossierHubError):
+    """A running sync no longer holds its lock (its lock session ended, or another sync took
+    the lock over): it stops before committing another batch."""
 
 
 class SourceError(DossierHubError):

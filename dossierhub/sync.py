@@ -24,7 +24,7 @@ from sqlalchemy import Engine, select
 
 from connectors.base import Batch, Connector, Cursor, RawRecord
 from dossierhub import store
-from dossierhub.errors import DossierHubError, Reason, RecordRejected
+from dossierhub.errors import DossierHubError, Reason, RecordRejected, SyncLockLostError
 from models.dossier import DossierRecord
 from models.tables import quarantine
 
@@ -102,8 +102,10 @@ def sync_source(
 
     `full_refresh` reads the whole source again, ignoring the saved cursor (the registry is
     upserted, never emptied). A connector made for one partition syncs that slice with its
-    own cursor and lock, so partitions of one source can sync at once on several workers. Raises `SyncLockedError` when the same source and partition is
-    already syncing, and re-raises any source error after recording the run as failed.
+    own cursor and lock, so partitions of one source can sync at once on several workers.
+    Raises `SyncLockedError` when the same source and partition is already syncing, and
+    `SyncLockLostError` (the run recorded as failed) when the lock is lost mid-sync, before
+    another batch commits; re-raises any source error after recording the run as failed.
     """
     source = connector.source
     partition = connector.context.partition  # each partition has its own cursor and lock
@@ -117,8 +119,9 @@ def sync_source(
         )
     started = time.monotonic()
     try:
-        with store.sync_lock_held(engine, source_system=source, partition=partition) as holder:
+        with store.sync_lock_held(engine, source_system=source, partition=partition) as lock:
             with engine.begin() as conn:
+                store.prove_lock(conn, lock)
                 saved = store.load_cursor(conn, source_system=source, partition=partition)
                 cursor = None if full_refresh else saved
                 run_id = store.start_run(
@@ -127,7 +130,7 @@ def sync_source(
                     partition=partition,
                     full_refresh=full_refresh,
                     cursor_before=saved,
-                    holder=holder,
+                    holder=lock.holder,
                 )
             result = SyncResult(run_id, source, partition, cursor_before=saved, cursor_after=saved)
             # While batch N is written (mostly waiting on the database), batch N+1 is read
@@ -141,6 +144,7 @@ def sync_source(
             def write(mapped: Mapped, batch: Batch) -> None:
                 nonlocal next_analyze
                 with engine.begin() as conn:
+                    store.prove_lock(conn, lock)  # fencing: no batch once the lock is lost
                     counts = store.write_batch(
                         conn,
                         source_system=source,
@@ -187,9 +191,16 @@ def sync_source(
                 raise
             finally:
                 writer.shutdown(wait=True)
+            try:
+                with engine.begin() as conn:
+                    store.prove_lock(conn, lock)
+                    store.finish_run(conn, run_id=run_id, status="succeeded")
+            except SyncLockLostError as exc:
+                result.status, result.error = "failed", str(exc)
+                with engine.begin() as conn:
+                    store.finish_run(conn, run_id=run_id, status="failed", error=result.error)
+                raise
             result.status = "succeeded"
-            with engine.begin() as conn:
-                store.finish_run(conn, run_id=run_id, status="succeeded")
     finally:
         connector.close()
     result.duration_s = time.monotonic() - started
@@ -212,7 +223,7 @@ def retry_quarantine(
     """
     source = connector.source
     store.ensure_ready(engine)
-    with store.sync_lock_held(engine, source_system=source):
+    with store.sync_lock_held(engine, source_system=source) as lock:
         query = select(quarantine.c.source_id, quarantine.c.payload).where(
             quarantine.c.source_system == source, quarantine.c.resolved.is_(False)
         )
@@ -223,6 +234,7 @@ def retry_quarantine(
         raws = [RawRecord(row.source_id, dict(row.payload)) for row in rows]
         mapped = map_records(connector, raws)
         with engine.begin() as conn:
+            store.prove_lock(conn, lock)
             store.write_batch(
                 conn, source_system=source, records=mapped.records, rejections=mapped.rejections
             )

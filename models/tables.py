@@ -198,7 +198,10 @@ quarantine = Table(
     Index(None, "source_system", "resolved"),
 )
 
-# Mutual exclusion of syncs on SQLite (PostgreSQL uses advisory locks instead).
+# The holder of each sync lock. On SQLite the row is the lock; on PostgreSQL an advisory
+# lock is, and the row names its holder. `token` is drawn anew by each holder: every batch
+# transaction checks it (and locks the row), so a sync whose lock was lost or taken over
+# cannot commit another batch (fencing).
 sync_lock = Table(
     "sync_lock",
     metadata,
@@ -206,6 +209,7 @@ sync_lock = Table(
     Column("partition", String(64), primary_key=True, server_default=""),
     Column("holder", String(255), nullable=False),
     Column("acquired_at", UtcDateTime, nullable=False),
+    Column("token", BigInteger, nullable=False, server_default="0"),
 )
 
 # -- statistics ---------------------------------------------------------------------------

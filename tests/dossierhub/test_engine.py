@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, SecretStr
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, Period, RawRecord
 from dossierhub import store
-from dossierhub.errors import Reason, SyncLockedError
+from dossierhub.errors import Reason, SyncLockedError, SyncLockLostError
 from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import retry_quarantine, sync_source
+from models import migrate
 from models.dossier import DossierRecord
-from models.tables import dossier, dossier_event, quarantine, sync_run, sync_state
+from models.tables import dossier, dossier_event, quarantine, sync_lock, sync_run, sync_state
 
 BASE = datetime(2026, 3, 1, 8, 0)
 
@@ -232,6 +234,75 @@ def test_second_concurrent_sync_of_same_source_is_refused(registry: Engine) -> N
     assert outcome and outcome[0].inserted == 1
     # The lock is released: a later sync goes ahead.
     assert sync_source(registry, connector([native(2)])).inserted == 1
+
+
+def test_a_batch_refuses_to_commit_once_another_holder_took_the_lock_over(
+    registry: Engine,
+) -> None:
+    """Fencing on both dialects: a sync whose lock row now carries another holder's token
+    (its lock was taken over) cannot commit a batch."""
+    with store.sync_lock_held(registry, source_system="memory") as lock:
+        with registry.begin() as conn:
+            store.prove_lock(conn, lock)  # still ours
+            conn.execute(sync_lock.update().values(token=lock.token + 1))  # taken over
+        with (
+            pytest.raises(SyncLockLostError, match=r"source 'memory': this sync lost its lock"),
+            registry.begin() as conn,
+        ):
+            store.prove_lock(conn, lock)
+
+
+def test_a_sync_whose_lock_session_is_terminated_stops_failed_and_a_rerun_equals_a_clean_run(
+    pg_url: str, tmp_path: Any
+) -> None:
+    """The PostgreSQL advisory lock lives on an idle session; when that session is terminated
+    (pg_terminate_backend, idle_session_timeout) the lock is gone and a second sync of the
+    source can start beside the first. The first must stop, failed, without committing
+    another batch."""
+    registry = store.open_registry(pg_url)
+    migrate.upgrade(registry)
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    rows = [native(i) for i in range(100)]
+    beside: list[Any] = []
+
+    def advisory_holders() -> list[int]:
+        with admin.connect() as conn:
+            query = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            return list(conn.execute(text(query)).scalars())
+
+    def after_batch(result: Any) -> None:
+        if result.batches != 2 or beside:
+            return
+        [pid] = advisory_holders()
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        for _ in range(500):  # the server releases the lock as the backend exits
+            if not advisory_holders():
+                break
+            time.sleep(0.01)
+        beside.append(sync_source(registry, connector(rows)))
+
+    try:
+        with pytest.raises(SyncLockLostError, match="run the sync again"):
+            sync_source(registry, connector(rows), progress=after_batch)
+        assert [r.status for r in beside] == ["succeeded"]
+        with registry.connect() as conn:
+            runs = dict(conn.execute(select(sync_run.c.id, sync_run.c.status)).all())
+            events = conn.execute(
+                select(dossier_event.c.source_id, dossier_event.c.status_to)
+            ).all()
+        assert sorted(runs.values()) == ["failed", "succeeded"]
+        assert len(events) == len(set(events)) == 100  # no event written twice
+        assert sync_source(registry, connector(rows)).status == "succeeded"
+        clean = store.open_registry(f"sqlite:///{tmp_path / 'clean.db'}")
+        migrate.upgrade(clean)
+        sync_source(clean, connector(rows))
+        with registry.connect() as synced, clean.connect() as once:
+            assert store.digest(synced) == store.digest(once)
+        clean.dispose()
+    finally:
+        registry.dispose()
+        admin.dispose()
 
 
 def test_quarantine_retry_loads_records_a_fixed_mapping_accepts(registry: Engine) -> None:
