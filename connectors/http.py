@@ -66,7 +66,16 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from requests.auth import AuthBase
 
-from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, Period, RawRecord
+from connectors.base import (
+    Batch,
+    Connector,
+    ConnectorContext,
+    Cursor,
+    Health,
+    Period,
+    RawRecord,
+    as_utc,
+)
 from dossierhub.errors import FatalSourceError, Reason, RetriableSourceError
 
 log = logging.getLogger(__name__)
@@ -275,6 +284,7 @@ class HttpConnector(Connector):
         self._answered = False  # whether the API ever answered (else: a wrong address?)
         self._token: str | None = None
         self._token_expires = 0.0  # monotonic time to fetch a new token from
+        self.horizon = context.horizon()
 
     # -- what a subclass may override -------------------------------------------------------
     def parse_time(self, value: Any) -> datetime | None:
@@ -327,7 +337,26 @@ class HttpConnector(Connector):
     def updated_at_of(self, raw: RawRecord) -> datetime | None:
         """A raw record's last change at the source (UTC), None when it cannot be read."""
         moment = self.parse_time(raw.payload.get(self.updated_at_field))
-        return None if moment is None else moment.astimezone(UTC)
+        return None if moment is None else as_utc(moment)
+
+    def screen(self, raw: RawRecord) -> list[Reason]:
+        moment = self.updated_at_of(raw)
+        if moment is None or moment <= self.horizon:
+            return []
+        return [
+            Reason(
+                "source_updated_at",
+                "in_future",
+                f"{self.updated_at_field} {str(raw.payload.get(self.updated_at_field))[:40]!r} "
+                "is later than now + future_tolerance_seconds "
+                f"({self.context.future_tolerance.total_seconds():g} s): a clock or data error "
+                "at the source; the cursor does not move past it",
+            )
+        ]
+
+    def cursor_time(self, cursor: Cursor) -> datetime | None:
+        moment = self.parse_time(cursor.get("updated_at"))
+        return None if moment is None else as_utc(moment)
 
     # -- the contract -------------------------------------------------------------------------
     def check(self) -> Health:
@@ -439,12 +468,12 @@ class HttpConnector(Connector):
             if fresh:
                 since_at = None if since is None else self.parse_time(since)
                 for chunk in _chunks(fresh, self.context.batch_size):
-                    last = marks[chunk[-1]]
-                    where = _position_among(marks, chunk[-1], first, since_at)
-                    yield Batch(
-                        [records[i] for i in chunk],
-                        {"updated_at": last.text, "id": last.id, "position": where},
-                    )
+                    cursor: Cursor | None = None
+                    if (sane := self._last_sane(marks, chunk)) is not None:
+                        where = _position_among(marks, sane, first, since_at)
+                        last = marks[sane]
+                        cursor = {"updated_at": last.text, "id": last.id, "position": where}
+                    yield Batch([records[i] for i in chunk], cursor)
                 mark = marks[fresh[-1]]
                 position = _position_among(marks, fresh[-1], first, since_at)
                 since = mark.text
@@ -473,8 +502,11 @@ class HttpConnector(Connector):
             records, marks = self._page(answer, size)
             fresh = _fresh(records, marks, mark)
             for chunk in _chunks(fresh, self.context.batch_size):
-                last = marks[chunk[-1]]
-                yield Batch([records[i] for i in chunk], {"updated_at": last.text, "id": last.id})
+                sane = self._last_sane(marks, chunk)
+                cursor = (
+                    None if sane is None else {"updated_at": marks[sane].text, "id": marks[sane].id}
+                )
+                yield Batch([records[i] for i in chunk], cursor)
             if fresh:
                 mark = marks[fresh[-1]]
             following = self._continuation(paging, answer)
@@ -499,6 +531,11 @@ class HttpConnector(Connector):
                 params = {**base, paging.cursor_param: following}
             else:
                 url, params = self._same_origin(urljoin(answer.response.url, following)), None
+
+    def _last_sane(self, marks: list[_Mark], chunk: list[int]) -> int | None:
+        """The chunk's last record whose change time is not past the horizon: a record dated
+        in year 9999 must not move the cursor there, or every later change would be skipped."""
+        return next((i for i in reversed(chunk) if marks[i].at <= self.horizon), None)
 
     def _continuation(self, paging: NextCursor | NextLink, answer: _Answer) -> str | None:
         if isinstance(paging, NextCursor):
@@ -534,6 +571,7 @@ class HttpConnector(Connector):
 
     def _page(self, answer: _Answer, asked: int) -> tuple[list[RawRecord], list[_Mark]]:
         """A page's records and their marks, checked against the paging contract."""
+        self.horizon = self.context.horizon()
         where = urlsplit(answer.response.url).path
         found = _dig(answer.body, self.records_path)
         if not isinstance(found, list):

@@ -493,6 +493,17 @@ def load_cursor(conn: Connection, *, source_system: str, partition: str = "") ->
     return dict(value) if value else None
 
 
+def run_cursors(conn: Connection, *, source_system: str, partition: str = "") -> list[Cursor]:
+    """The cursors the source's runs ended and started from, newest first."""
+    r = sync_run.c
+    rows = conn.execute(
+        select(r.cursor_after, r.cursor_before)
+        .where(r.source_system == source_system, r.partition == partition)
+        .order_by(r.id.desc())
+    )
+    return [dict(cursor) for row in rows for cursor in row if cursor]
+
+
 def register_source(
     conn: Connection, *, name: str, connector: str, description: str | None
 ) -> None:

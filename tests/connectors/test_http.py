@@ -14,17 +14,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import pytest
 import requests
+from sqlalchemy import Engine, select
 
 from connectors.base import Connector, RawRecord
 from connectors.http import ApiKey, HttpConnector, NextCursor, NextLink, Offset, PageNumber
 from connectors.testing import check_pagination, check_resume, context_for, read_bounded
 from dossierhub.errors import ConfigError, FatalSourceError, RetriableSourceError
+from dossierhub.sync import sync_source
 from models.dossier import Channel, DossierRecord, Status
+from models.tables import dossier, quarantine, sync_state
 from simulators.http_server import (
     Faults,
     RecordSet,
@@ -68,6 +71,15 @@ class Catalogue(SimulatedApi):
                 self._by_id[ident]["changed"] = when
             self.records.refresh()
         return when
+
+    def redate(self, ids: list[str], when: str, name: str | None = None) -> None:
+        """Give the items a change time of the source's choosing (and a new name)."""
+        with self._lock_data:
+            for ident in ids:
+                self._by_id[ident]["changed"] = when
+                if name is not None:
+                    self._by_id[ident]["name"] = name
+            self.records.refresh()
 
     def current(self) -> dict[str, str]:
         with self._lock_data:
@@ -451,3 +463,27 @@ class LargePages(ByOffset):
 def test_batches_never_exceed_the_batch_size(catalogue: Catalogue) -> None:
     reading = read_bounded(make(LargePages, catalogue.url, batch_size=3, page_size=50))
     assert len(reading.records) == 60 and max(len(b.records) for b in reading.batches) == 3
+
+
+# -- implausible change times ---------------------------------------------------------------
+@pytest.mark.parametrize("style", STYLES, ids=lambda c: c.__name__)
+def test_records_changed_after_a_year_9999_record_are_all_applied(
+    style: type[_Items], sqlite_registry: Engine
+) -> None:
+    with Catalogue(items=150) as api:
+        api.redate(["0001"], "9999-12-31T00:00:00+07:00")
+        first = sync_source(sqlite_registry, make(style, api.url))
+        assert (first.inserted, first.quarantined) == (149, 1)
+        with sqlite_registry.connect() as conn:
+            held = conn.execute(select(quarantine.c.source_id, quarantine.c.reason)).all()
+            cursor = conn.execute(select(sync_state.c.cursor)).scalar_one()
+        # 100 records change after the 9999 one was read: every one of them is applied.
+        moved = [f"{n:04d}" for n in range(2, 102)]
+        api.redate(moved, (START + timedelta(days=1)).isoformat(), name="renamed")
+        second = sync_source(sqlite_registry, make(style, api.url))
+    assert second.updated == 100
+    with sqlite_registry.connect() as conn:
+        stored = dict(conn.execute(select(dossier.c.source_id, dossier.c.source_updated_at)).all())
+    assert all(stored[i].replace(tzinfo=UTC) == START + timedelta(days=1) for i in moved)
+    assert [tuple(entry) for entry in held] == [("0001", "source_updated_at:in_future")]
+    assert not cursor["updated_at"].startswith("9999")
