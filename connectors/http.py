@@ -243,6 +243,7 @@ class HttpConnector(Connector):
     """
 
     Settings: ClassVar[type[BaseModel]] = HttpSettings
+    full_read_is_current = True  # a full read is the source's current state
     auth: ClassVar[Auth | None] = None
     pagination: ClassVar[Pagination]
     records_endpoint: ClassVar[str]  # path under base_url

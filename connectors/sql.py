@@ -78,6 +78,7 @@ class SqlConnector(Connector):
     """Declarations a SQL connector makes; reading, paging and counting are done here."""
 
     Settings: ClassVar[type[BaseModel]] = SqlSettings
+    full_read_is_current = True  # a full read is the source's current state
     supports_partitions = True  # slices by the integer key: key % n == i
     table_name: ClassVar[str]
     columns: ClassVar[tuple[str, ...]]

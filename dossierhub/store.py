@@ -175,6 +175,7 @@ def write_batch(
     run_id: int | None = None,
     read: int | None = None,
     settles: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> BatchCounts:
     """Apply one batch inside the caller's transaction and return what it changed.
 
@@ -187,6 +188,8 @@ def write_batch(
 
     The caller holds the source's sync lock, so no other writer touches these rows between
     reading their stored versions and writing; the version guard on the update holds anyway.
+    With `overwrite` (a full refresh of a source whose full read is its current state) a
+    record whose version differs from the stored one replaces it, even when dated earlier.
     """
     stamp = now()
     latest: dict[str, DossierRecord] = {}
@@ -204,14 +207,16 @@ def write_batch(
         if known is None:
             new.append(record)
             events.append(_event(record, None, run_id))
-        elif record.source_updated_at > known.source_updated_at:
+        elif record.source_updated_at > known.source_updated_at or (
+            overwrite and record.source_updated_at != known.source_updated_at
+        ):
             newer.append(record)
             if record.status != known.status:
                 events.append(_event(record, known.status, run_id))
             if link_key(record.national_dossier_code, record.dossier_code) != known.link_key:
                 left.add(known.link_key)
     _insert_new(conn, new, stamp)
-    _update_newer(conn, newer, stamp)
+    _update_newer(conn, newer, stamp, overwrite=overwrite)
     _append_events(conn, events)
     _note_stale_cases(conn, left, stamp)
     if latest:
@@ -320,17 +325,21 @@ def _insert_new(conn: Connection, records: list[DossierRecord], stamp: datetime)
         )
 
 
-def _update_newer(conn: Connection, records: list[DossierRecord], stamp: datetime) -> None:
+def _update_newer(
+    conn: Connection, records: list[DossierRecord], stamp: datetime, *, overwrite: bool = False
+) -> None:
     if not records:
         return
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = dialect_insert(dossier)
+    stored, incoming = dossier.c.source_updated_at, stmt.excluded.source_updated_at
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["source_system", "source_id"],
             set_={name: stmt.excluded[name] for name in (*CANONICAL_COLUMNS, "last_changed_at")},
-            # Never let an older version overwrite a newer one, whoever wrote it.
-            where=dossier.c.source_updated_at < stmt.excluded.source_updated_at,
+            # Never let an older version overwrite a newer one, whoever wrote it; unless the
+            # source's current state is being applied whole (a full refresh).
+            where=stored != incoming if overwrite else stored < incoming,
         ),
         [dict(zip(_DOSSIER_COLUMNS, [*_values(r), stamp, stamp], strict=True)) for r in records],
     )

@@ -110,7 +110,8 @@ def sync_source(
     """Sync one source into the registry and return the run's counts.
 
     `full_refresh` reads the whole source again, ignoring the saved cursor (the registry is
-    upserted, never emptied). A connector made for one partition syncs that slice with its
+    upserted, never emptied); for a connector whose full read is the source's current state
+    (`full_read_is_current`) that state wins, even over a copy the source dated later. A connector made for one partition syncs that slice with its
     own cursor and lock, so partitions of one source can sync at once on several workers. Raises `SyncLockedError` when the same source and partition is
     already syncing, and re-raises any source error after recording the run as failed.
     """
@@ -146,6 +147,10 @@ def sync_source(
             pending: Future[None] | None = None
 
             next_analyze = 1000
+            # A full read of a table or an API is the source's current state: it wins, also
+            # where the source dated a change backwards (the version guard alone would keep
+            # the registry's later-dated copy forever).
+            overwrite = full_refresh and connector.full_read_is_current
 
             def write(mapped: Mapped, batch: Batch) -> None:
                 nonlocal next_analyze
@@ -160,6 +165,7 @@ def sync_source(
                         run_id=run_id,
                         read=len(batch.records),
                         settles=batch.settles,
+                        overwrite=overwrite,
                     )
                 result.add(counts)
                 if batch.cursor is not None:

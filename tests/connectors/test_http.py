@@ -487,3 +487,16 @@ def test_records_changed_after_a_year_9999_record_are_all_applied(
     assert all(stored[i].replace(tzinfo=UTC) == START + timedelta(days=1) for i in moved)
     assert [tuple(entry) for entry in held] == [("0001", "source_updated_at:in_future")]
     assert not cursor["updated_at"].startswith("9999")
+
+
+def test_a_full_refresh_applies_a_change_the_api_dated_backwards(sqlite_registry: Engine) -> None:
+    with Catalogue(items=20) as api:
+        sync_source(sqlite_registry, make(ByCursor, api.url))
+        earlier = START - timedelta(days=2)
+        api.redate(["0007"], earlier.isoformat())
+        assert sync_source(sqlite_registry, make(ByCursor, api.url)).updated == 0
+        refreshed = sync_source(sqlite_registry, make(ByCursor, api.url), full_refresh=True)
+    assert refreshed.updated == 1
+    with sqlite_registry.connect() as conn:
+        query = select(dossier.c.source_updated_at).where(dossier.c.source_id == "0007")
+        assert conn.execute(query).scalar_one() == earlier

@@ -26,6 +26,7 @@ from sqlalchemy import (
 
 from connectors.base import ConnectorContext
 from connectors.tax import TaxConnector
+from dossierhub import store
 from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
 from models.tables import dossier, quarantine, sync_state
@@ -239,3 +240,34 @@ def test_the_keyset_page_query_is_an_index_condition_on_postgresql(pg_url: str) 
     engine.dispose()
     assert re.search(r'Index Cond: .*"NGAY_CAP_NHAT" >= ', plan), plan
     assert "Seq Scan" not in plan and "Sort" not in plan.split("Index")[0], plan
+
+
+# -- 12.4: a full refresh applies the source's current content --------------------------------
+def test_a_full_refresh_applies_a_change_the_source_dated_backwards(
+    registry: Engine, sqlite_url: str
+) -> None:
+    tax.generate(sqlite_url, rows=80, seed=5)
+    sync_source(registry, tax_connector(sqlite_url))
+    source = create_engine(sqlite_url)
+    c = tax.tb_hoso.c
+    with source.begin() as conn:
+        before = conn.execute(select(c.NGAY_CAP_NHAT).where(c["ID"] == 5)).scalar_one()
+        conn.execute(
+            tax.tb_hoso.update()
+            .where(c["ID"] == 5)
+            .values(LINH_VUC="Thuế (lùi)", NGAY_CAP_NHAT=before - timedelta(days=1))
+        )
+    source.dispose()
+    # An incremental sync keeps the later-dated copy (the version guard): the change is older.
+    assert sync_source(registry, tax_connector(sqlite_url)).updated == 0
+    refreshed = sync_source(registry, tax_connector(sqlite_url), full_refresh=True)
+    assert refreshed.updated == 1
+    with registry.connect() as conn:
+        sector = conn.execute(select(dossier.c.sector).where(dossier.c.source_id == "5"))
+        assert sector.scalar_one() == "Thuế (lùi)"
+        first = store.digest(conn)
+    # The registry now equals the source: another full refresh changes nothing.
+    again = sync_source(registry, tax_connector(sqlite_url), full_refresh=True)
+    assert (again.inserted, again.updated) == (0, 0)
+    with registry.connect() as conn:
+        assert store.digest(conn) == first
