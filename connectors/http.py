@@ -13,7 +13,9 @@ all, waiting what `Retry-After` says (seconds or an HTTP date; a wait longer tha
 uniform(0, min(backoff_max, backoff_initial * 2**n)). Any other answer is final: a wrong
 credential, a wrong address (404, HTML instead of JSON, a redirect, a connection refused on
 every attempt) raises `FatalSourceError` naming the source and the setting to fix; retries
-that run out raise `RetriableSourceError`.
+that run out raise `RetriableSourceError`. A body is streamed: one larger than
+`max_page_bytes` (decoded) is fatal, and a request still unfinished after `request_deadline`
+seconds (a source trickling bytes, each within `read_timeout`) fails the run as retriable.
 
 **Pages.** A page is JSON in UTF-8 (NaN and Infinity are kept as text) with a list of objects
 at `records_path`, each with a usable id and a readable last-change time, in the API's order
@@ -63,6 +65,7 @@ from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from requests.auth import AuthBase
 
@@ -118,6 +121,10 @@ class HttpSettings(BaseModel):
     backoff_max: float = Field(default=30.0, ge=0)
     max_retry_after: float = Field(default=120.0, ge=0)  # longest Retry-After waited for
     page_size: int | None = Field(default=None, ge=2)  # default: the batch size
+    # The most bytes one answer may hold (decoded), and the wall-clock seconds one request may
+    # take, body included: a huge page or a source trickling bytes must not hold a sync.
+    max_page_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    request_deadline: float = Field(default=120.0, gt=0)
 
     @field_validator("base_url")
     @classmethod
@@ -633,6 +640,7 @@ class HttpConnector(Connector):
         while True:
             attempt += 1
             wait: float | None = None
+            started = time.monotonic()
             try:
                 response = self._session.request(
                     method,
@@ -642,7 +650,9 @@ class HttpConnector(Connector):
                     auth=None if token_request else self._credentials(),
                     timeout=(settings.connect_timeout, settings.read_timeout),
                     allow_redirects=False,
+                    stream=True,  # the body is read within max_page_bytes and the deadline
                 )
+                self._load_body(response, method, path, started)
             except requests.ConnectTimeout:
                 problem = f"no connection within {settings.connect_timeout:g} s"
             except requests.Timeout:
@@ -712,6 +722,51 @@ class HttpConnector(Connector):
             "try again later",
             response=last,
         )
+
+    def _load_body(
+        self, response: requests.Response, method: str, path: str, started: float
+    ) -> None:
+        """Read the body, decoded, into the response, or fail naming the setting it broke."""
+        settings = self.http
+        cap, deadline = settings.max_page_bytes, settings.request_deadline
+        call = f"{method} {path}"
+        too_big = (
+            f"{call} answered more than max_page_bytes ({cap:,} bytes); lower the 'page_size' "
+            "setting, or raise 'max_page_bytes' if pages this large are expected"
+        )
+        declared = response.headers.get("Content-Length", "").strip()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if declared.isdigit() and int(declared) > cap:
+                raise self._fatal(too_big)
+            while True:
+                if time.monotonic() - started > deadline:
+                    raise RetriableSourceError(
+                        self.source,
+                        f"{call} did not finish within request_deadline ({deadline:g} s, "
+                        f"{size:,} bytes received): the source answers too slowly; try again "
+                        "later, or raise the 'request_deadline' setting",
+                    )
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > cap:
+                    raise self._fatal(too_big)
+                chunks.append(chunk)
+        except urllib3.exceptions.ReadTimeoutError:
+            response.close()
+            raise requests.ReadTimeout() from None
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as exc:
+            response.close()
+            raise requests.exceptions.ChunkedEncodingError(exc) from None
+        except BaseException:
+            response.close()  # a connection left mid-body is not reused
+            raise
+        response._content = b"".join(chunks)  # what .content and .json() then give
+        response._content_consumed = True
+        response.raw.release_conn()
 
     def _json(self, response: requests.Response, token_request: bool) -> tuple[Any, str]:
         """The JSON body, or _INVALID and the problem when it is cut short (worth a retry)."""
@@ -853,6 +908,7 @@ class HttpConnector(Connector):
 
 # -- helpers --------------------------------------------------------------------------------
 _INVALID = object()
+_CHUNK = 64 * 1024  # bytes asked per read of a body: a trickle is checked against the deadline
 _BAD_CLIENT = frozenset({"invalid_client", "unauthorized_client", "invalid_grant"})
 
 

@@ -8,6 +8,8 @@ connector would.
 from __future__ import annotations
 
 import base64
+import gzip
+import http.server
 import json
 import logging
 import threading
@@ -500,3 +502,106 @@ def test_a_full_refresh_applies_a_change_the_api_dated_backwards(sqlite_registry
     with sqlite_registry.connect() as conn:
         query = select(dossier.c.source_updated_at).where(dossier.c.source_id == "0007")
         assert conn.execute(query).scalar_one() == earlier
+
+
+# -- page size cap and request deadline ------------------------------------------------------
+class RawServer:
+    """A bare HTTP server on 127.0.0.1 whose one answer is written by `answer(handler)`; it
+    counts the body bytes the client actually took before hanging up."""
+
+    def __init__(self, answer: Any) -> None:
+        self.sent = 0
+        self.finished = False
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                try:
+                    answer(self, owner)
+                    owner.finished = True
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def write(self, handler: http.server.BaseHTTPRequestHandler, data: bytes) -> None:
+        handler.wfile.write(data)
+        handler.wfile.flush()
+        self.sent += len(data)
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _headers(handler: Any, **headers: str) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    for name, value in headers.items():
+        handler.send_header(name.replace("_", "-"), value)
+    handler.end_headers()
+
+
+MIB = 1024 * 1024
+
+
+def big_declared(handler: Any, server: RawServer) -> None:
+    body = b'{"items": [], "pad": "' + b"x" * (8 * MIB) + b'"}'
+    _headers(handler, Content_Length=str(len(body)))
+    server.write(handler, body)
+
+
+def big_undeclared(handler: Any, server: RawServer) -> None:
+    """64 MiB without a Content-Length (the connection's end ends it): only streaming stops it."""
+    handler.close_connection = True
+    _headers(handler)
+    server.write(handler, b'{"items": [], "pad": "')
+    for _ in range(64):
+        server.write(handler, b"x" * MIB)
+    server.write(handler, b'"}')
+
+
+def gzip_bomb(handler: Any, server: RawServer) -> None:
+    """A few kilobytes on the wire, 16 MiB once decoded."""
+    body = gzip.compress(b'{"items": [], "pad": "' + b"x" * (16 * MIB) + b'"}')
+    _headers(handler, Content_Length=str(len(body)), Content_Encoding="gzip")
+    server.write(handler, body)
+
+
+def trickle(handler: Any, server: RawServer) -> None:
+    """A valid page, one byte every 50 ms: each read is quick, the whole is not."""
+    body = json.dumps({"items": [], "pad": "x" * 200}).encode()
+    _headers(handler, Content_Length=str(len(body)))
+    for byte in body:
+        server.write(handler, bytes([byte]))
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("answer", [big_declared, big_undeclared, gzip_bomb])
+def test_a_page_larger_than_max_page_bytes_fails_the_run_naming_the_setting(answer: Any) -> None:
+    with RawServer(answer) as server:
+        connector = make(ByOffset, server.url, max_page_bytes=MIB)
+        with pytest.raises(FatalSourceError, match=r"more than max_page_bytes \(1,048,576 bytes\)"):
+            read_bounded_raw(connector)
+        connector.close()
+    if answer is not gzip_bomb:  # (a bomb is small on the wire: its decoded size counts)
+        assert not server.finished  # the body was not read to its end
+        assert server.sent < 48 * MIB  # at most what the socket buffers held
+
+
+def test_a_trickling_source_fails_the_run_at_request_deadline_naming_the_setting() -> None:
+    with RawServer(trickle) as server:
+        connector = make(ByOffset, server.url, read_timeout=5.0, request_deadline=1.0)
+        with pytest.raises(RetriableSourceError, match=r"within request_deadline \(1 s"):
+            read_bounded_raw(connector)
+        connector.close()
+        assert server.sent < 200  # the rest of the page was never waited for
