@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -28,6 +28,8 @@ from connectors.base import ConnectorContext
 from connectors.tax import TaxConnector
 from dossierhub import store
 from dossierhub.privacy import IdentifierHasher
+from dossierhub.settings import Settings, SourceConfig
+from dossierhub.sources import open_connector
 from dossierhub.sync import sync_source
 from models.tables import dossier, quarantine, sync_state
 from simulators import tax
@@ -271,3 +273,25 @@ def test_a_full_refresh_applies_a_change_the_source_dated_backwards(
     assert (again.inserted, again.updated) == (0, 0)
     with registry.connect() as conn:
         assert store.digest(conn) == first
+
+
+def test_future_tolerance_seconds_sets_how_late_a_change_time_may_be(
+    sqlite_registry: Engine, sqlite_url: str
+) -> None:
+    engine, table = loose_table(sqlite_url)
+    local_now = datetime.now(timezone(timedelta(hours=7))).replace(tzinfo=None)
+    soon = local_now + timedelta(hours=2)  # naive local time, as the Tax system writes
+    with engine.begin() as conn:
+        conn.execute(insert(table), [row(1), row(2, NGAY_CAP_NHAT=soon)])
+    engine.dispose()
+    strict = sync_source(sqlite_registry, tax_connector(sqlite_url))  # the default: one hour
+    assert (strict.inserted, strict.quarantined) == (1, 1)
+    config = SourceConfig(
+        connector="tax",
+        lookback_seconds=0,
+        future_tolerance_seconds=4 * 3600,
+        settings={"url": sqlite_url},
+    )
+    lenient = open_connector(Settings(mode="demo"), "tax", config=config)
+    assert lenient.context.future_tolerance == timedelta(hours=4)
+    assert sync_source(sqlite_registry, lenient).inserted == 1
