@@ -157,23 +157,26 @@ class SqlConnector(Connector):
         # time: an empty string or a zero date (0000-00-00) in one row must not fail the page.
         query = select(*(_raw(table.c[name]) for name in self.columns))
         part = self.context.slice()
+        # No dossier changed before 2000: an earlier value is a broken one (a zero date, an
+        # empty string) that sorts before every cursor, so the keyset would only ever reach
+        # it on a full read. It is read apart instead, with rows lacking an id or a time.
+        column, floor = _bound(updated, FLOOR)
         keyed = query.where(
-            *(column.is_not(None) for column in (updated, key) if column.nullable)
+            column >= floor, *(c.is_not(None) for c in (updated, key) if c.nullable)
         ).order_by(updated, key)
         if part is not None:
             keyed = keyed.where(key % part[1] == part[0])
         yield from self._read_keyed(keyed, updated, key, cursor)
-        # Rows without an id or a change time have no place in the keyset order (PostgreSQL
-        # would never reach them, SQLite and MariaDB would crash on them): they are read
-        # apart, on every sync, and quarantined. A NULL id is in no slice: the first reads it.
-        apart: list[ColumnElement[bool]] = []
+        # Rows the keyset order cannot place (PostgreSQL would never reach a NULL, SQLite and
+        # MariaDB would crash on it) are read apart on every sync and quarantined. A NULL id
+        # is in no slice: the first slice reads it.
+        misplaced: ColumnElement[bool] = or_(updated.is_(None), column < floor)
+        if part is not None:
+            misplaced = and_(misplaced, key % part[1] == part[0])
+        apart = [misplaced]
         if key.nullable and (part is None or part[0] == 0):
             apart.append(key.is_(None))
-        if updated.nullable:
-            missing = updated.is_(None)
-            apart.append(missing if part is None else and_(missing, key % part[1] == part[0]))
-        if apart:  # a table declaring both NOT NULL has no such rows
-            yield from self._read_apart(query.where(or_(*apart)))
+        yield from self._read_apart(query.where(or_(*apart)))
 
     def _read_keyed(
         self, query: Any, updated: Any, key: Any, cursor: Cursor | None
@@ -311,6 +314,7 @@ class SqlConnector(Connector):
 
 
 _TIME_TYPES = (DateTime, Date, Time)
+FLOOR = datetime(2000, 1, 1)  # no dossier changed before: an earlier change time is broken
 
 
 def _raw(column: Any) -> Any:

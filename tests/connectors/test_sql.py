@@ -295,3 +295,32 @@ def test_future_tolerance_seconds_sets_how_late_a_change_time_may_be(
     lenient = open_connector(Settings(mode="demo"), "tax", config=config)
     assert lenient.context.future_tolerance == timedelta(hours=4)
     assert sync_source(sqlite_registry, lenient).inserted == 1
+
+
+def test_a_row_with_an_unreadable_change_time_added_after_the_first_sync_is_still_quarantined(
+    source_url: str, sqlite_registry: Engine
+) -> None:
+    engine, table = loose_table(source_url)
+    with engine.begin() as conn:
+        conn.execute(insert(table), [row(n) for n in range(1, 11)])
+    first = sync_source(sqlite_registry, tax_connector(source_url, 4))
+    assert first.inserted == 10
+    # A broken change time sorts before the cursor (or nowhere): only reading apart finds it.
+    with engine.begin() as conn:
+        conn.execute(insert(table), [row(11), row(12)])
+        if engine.dialect.name == "mysql":
+            conn.execute(text("SET SESSION sql_mode = ''"))
+            conn.execute(text(f"UPDATE {tax.TABLE} SET NGAY_CAP_NHAT = '0000-00-00' WHERE ID = 11"))
+        elif engine.dialect.name == "sqlite":
+            conn.execute(text(f"UPDATE {tax.TABLE} SET NGAY_CAP_NHAT = '' WHERE ID = 11"))
+        else:  # a timestamp holds neither: a year-1 time stands for them
+            conn.execute(
+                table.update().where(table.c.ID == 11).values(NGAY_CAP_NHAT=datetime(1, 1, 1))
+            )
+        conn.execute(table.update().where(table.c.ID == 12).values(NGAY_CAP_NHAT=None))
+    engine.dispose()
+    again = sync_source(sqlite_registry, tax_connector(source_url, 4))
+    assert (again.inserted, again.quarantined) == (0, 2)
+    with sqlite_registry.connect() as conn:
+        held = set(conn.execute(select(quarantine.c.source_id)).scalars())
+    assert held == {"11", "12"}
