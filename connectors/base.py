@@ -23,7 +23,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -106,6 +106,13 @@ class ConnectorContext:
     lookback: timedelta = field(default=timedelta(minutes=5))
     # "i/n": read only the i-th of n disjoint slices of the source (scale-out by partition).
     partition: str = ""
+    # A last-change time later than now + this is a clock or data error at the source: the
+    # record is quarantined and the cursor never moves onto it.
+    future_tolerance: timedelta = field(default=timedelta(hours=1))
+
+    def horizon(self) -> datetime:
+        """The latest plausible last-change time, now (UTC) plus the future tolerance."""
+        return datetime.now(UTC) + self.future_tolerance
 
     def slice(self) -> tuple[int, int] | None:
         """The partition as (index, count), or None when reading the whole source."""
@@ -130,6 +137,10 @@ class Connector(ABC):
     # Native fields holding personal identifiers, and the canonical field each becomes.
     # Their values are hashed before a payload is kept anywhere (quarantine included).
     personal_fields: ClassVar[dict[str, str]] = {}
+    # Whether a full read returns the source's current state (a table, an API), so a full
+    # refresh may overwrite the registry with it even where the source dated a change
+    # backwards; an export drop's full read is its history of files, not its state.
+    full_read_is_current: ClassVar[bool] = False
 
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
@@ -170,6 +181,16 @@ class Connector(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; the engine calls it when a sync ends."""
+
+    def screen(self, raw: RawRecord) -> list[Reason]:
+        """What the transport finds wrong with a record before mapping: a missing id, a
+        missing, unreadable or implausibly late last-change time. Such a record is
+        quarantined with these reasons (and the mapping's) and never moves the cursor."""
+        return []
+
+    def cursor_time(self, cursor: Cursor) -> datetime | None:
+        """The last-change time (UTC) a saved cursor stands at, None when it has none."""
+        return None
 
     def identifier_key(self, value: str) -> str | None:
         """The keyed hash of a personal identifier (already hashed in a quarantined payload)."""
@@ -216,6 +237,23 @@ class Connector(ABC):
 
 
 HASHED = "hmac-sha256:"
+LOCAL = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no summer time since 1975
+
+
+def as_utc(moment: datetime) -> datetime | None:
+    """A source time in UTC (a naive time is local); None when it cannot be placed in UTC."""
+    try:
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=LOCAL)
+        return aware.astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 or 9999 shifted out of range
+        return None
+
+
+def beyond(moment: datetime, horizon: datetime) -> bool:
+    """Whether a source time lies past the horizon (year 9999 does, year 1 does not)."""
+    utc = as_utc(moment)
+    return moment.year > horizon.year if utc is None else utc > horizon
+
 
 # Friendlier words for the code patterns the canonical model checks.
 _PATTERN_HELP = {

@@ -13,7 +13,9 @@ all, waiting what `Retry-After` says (seconds or an HTTP date; a wait longer tha
 uniform(0, min(backoff_max, backoff_initial * 2**n)). Any other answer is final: a wrong
 credential, a wrong address (404, HTML instead of JSON, a redirect, a connection refused on
 every attempt) raises `FatalSourceError` naming the source and the setting to fix; retries
-that run out raise `RetriableSourceError`.
+that run out raise `RetriableSourceError`. A body is streamed: one larger than
+`max_page_bytes` (decoded) is fatal, and a request still unfinished after `request_deadline`
+seconds (a source trickling bytes, each within `read_timeout`) fails the run as retriable.
 
 **Pages.** A page is JSON in UTF-8 (NaN and Infinity are kept as text) with a list of objects
 at `records_path`, each with a usable id and a readable last-change time, in the API's order
@@ -63,10 +65,20 @@ from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from requests.auth import AuthBase
 
-from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, Period, RawRecord
+from connectors.base import (
+    Batch,
+    Connector,
+    ConnectorContext,
+    Cursor,
+    Health,
+    Period,
+    RawRecord,
+    as_utc,
+)
 from dossierhub.errors import FatalSourceError, Reason, RetriableSourceError
 
 log = logging.getLogger(__name__)
@@ -109,6 +121,10 @@ class HttpSettings(BaseModel):
     backoff_max: float = Field(default=30.0, ge=0)
     max_retry_after: float = Field(default=120.0, ge=0)  # longest Retry-After waited for
     page_size: int | None = Field(default=None, ge=2)  # default: the batch size
+    # The most bytes one answer may hold (decoded), and the wall-clock seconds one request may
+    # take, body included: a huge page or a source trickling bytes must not hold a sync.
+    max_page_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    request_deadline: float = Field(default=120.0, gt=0)
 
     @field_validator("base_url")
     @classmethod
@@ -234,6 +250,7 @@ class HttpConnector(Connector):
     """
 
     Settings: ClassVar[type[BaseModel]] = HttpSettings
+    full_read_is_current = True  # a full read is the source's current state
     auth: ClassVar[Auth | None] = None
     pagination: ClassVar[Pagination]
     records_endpoint: ClassVar[str]  # path under base_url
@@ -277,6 +294,7 @@ class HttpConnector(Connector):
         self._answered = False  # whether the API ever answered (else: a wrong address?)
         self._token: str | None = None
         self._token_expires = 0.0  # monotonic time to fetch a new token from
+        self.horizon = context.horizon()
 
     # -- what a subclass may override -------------------------------------------------------
     def receipt_day(self, payload: dict[str, Any]) -> date | None:
@@ -335,7 +353,26 @@ class HttpConnector(Connector):
     def updated_at_of(self, raw: RawRecord) -> datetime | None:
         """A raw record's last change at the source (UTC), None when it cannot be read."""
         moment = self.parse_time(raw.payload.get(self.updated_at_field))
-        return None if moment is None else moment.astimezone(UTC)
+        return None if moment is None else as_utc(moment)
+
+    def screen(self, raw: RawRecord) -> list[Reason]:
+        moment = self.updated_at_of(raw)
+        if moment is None or moment <= self.horizon:
+            return []
+        return [
+            Reason(
+                "source_updated_at",
+                "in_future",
+                f"{self.updated_at_field} {str(raw.payload.get(self.updated_at_field))[:40]!r} "
+                "is later than now + future_tolerance_seconds "
+                f"({self.context.future_tolerance.total_seconds():g} s): a clock or data error "
+                "at the source; the cursor does not move past it",
+            )
+        ]
+
+    def cursor_time(self, cursor: Cursor) -> datetime | None:
+        moment = self.parse_time(cursor.get("updated_at"))
+        return None if moment is None else as_utc(moment)
 
     # -- the contract -------------------------------------------------------------------------
     def check(self) -> Health:
@@ -447,12 +484,12 @@ class HttpConnector(Connector):
             if fresh:
                 since_at = None if since is None else self.parse_time(since)
                 for chunk in _chunks(fresh, self.context.batch_size):
-                    last = marks[chunk[-1]]
-                    where = _position_among(marks, chunk[-1], first, since_at)
-                    yield Batch(
-                        [records[i] for i in chunk],
-                        {"updated_at": last.text, "id": last.id, "position": where},
-                    )
+                    cursor: Cursor | None = None
+                    if (sane := self._last_sane(marks, chunk)) is not None:
+                        where = _position_among(marks, sane, first, since_at)
+                        last = marks[sane]
+                        cursor = {"updated_at": last.text, "id": last.id, "position": where}
+                    yield Batch([records[i] for i in chunk], cursor)
                 mark = marks[fresh[-1]]
                 position = _position_among(marks, fresh[-1], first, since_at)
                 since = mark.text
@@ -481,8 +518,11 @@ class HttpConnector(Connector):
             records, marks = self._page(answer, size)
             fresh = _fresh(records, marks, mark)
             for chunk in _chunks(fresh, self.context.batch_size):
-                last = marks[chunk[-1]]
-                yield Batch([records[i] for i in chunk], {"updated_at": last.text, "id": last.id})
+                sane = self._last_sane(marks, chunk)
+                cursor = (
+                    None if sane is None else {"updated_at": marks[sane].text, "id": marks[sane].id}
+                )
+                yield Batch([records[i] for i in chunk], cursor)
             if fresh:
                 mark = marks[fresh[-1]]
             following = self._continuation(paging, answer)
@@ -507,6 +547,11 @@ class HttpConnector(Connector):
                 params = {**base, paging.cursor_param: following}
             else:
                 url, params = self._same_origin(urljoin(answer.response.url, following)), None
+
+    def _last_sane(self, marks: list[_Mark], chunk: list[int]) -> int | None:
+        """The chunk's last record whose change time is not past the horizon: a record dated
+        in year 9999 must not move the cursor there, or every later change would be skipped."""
+        return next((i for i in reversed(chunk) if marks[i].at <= self.horizon), None)
 
     def _continuation(self, paging: NextCursor | NextLink, answer: _Answer) -> str | None:
         if isinstance(paging, NextCursor):
@@ -542,6 +587,7 @@ class HttpConnector(Connector):
 
     def _page(self, answer: _Answer, asked: int) -> tuple[list[RawRecord], list[_Mark]]:
         """A page's records and their marks, checked against the paging contract."""
+        self.horizon = self.context.horizon()
         where = urlsplit(answer.response.url).path
         found = _dig(answer.body, self.records_path)
         if not isinstance(found, list):
@@ -602,6 +648,7 @@ class HttpConnector(Connector):
         while True:
             attempt += 1
             wait: float | None = None
+            started = time.monotonic()
             try:
                 response = self._session.request(
                     method,
@@ -611,7 +658,9 @@ class HttpConnector(Connector):
                     auth=None if token_request else self._credentials(),
                     timeout=(settings.connect_timeout, settings.read_timeout),
                     allow_redirects=False,
+                    stream=True,  # the body is read within max_page_bytes and the deadline
                 )
+                self._load_body(response, method, path, started)
             except requests.ConnectTimeout:
                 problem = f"no connection within {settings.connect_timeout:g} s"
             except requests.Timeout:
@@ -681,6 +730,51 @@ class HttpConnector(Connector):
             "try again later",
             response=last,
         )
+
+    def _load_body(
+        self, response: requests.Response, method: str, path: str, started: float
+    ) -> None:
+        """Read the body, decoded, into the response, or fail naming the setting it broke."""
+        settings = self.http
+        cap, deadline = settings.max_page_bytes, settings.request_deadline
+        call = f"{method} {path}"
+        too_big = (
+            f"{call} answered more than max_page_bytes ({cap:,} bytes); lower the 'page_size' "
+            "setting, or raise 'max_page_bytes' if pages this large are expected"
+        )
+        declared = response.headers.get("Content-Length", "").strip()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if declared.isdigit() and int(declared) > cap:
+                raise self._fatal(too_big)
+            while True:
+                if time.monotonic() - started > deadline:
+                    raise RetriableSourceError(
+                        self.source,
+                        f"{call} did not finish within request_deadline ({deadline:g} s, "
+                        f"{size:,} bytes received): the source answers too slowly; try again "
+                        "later, or raise the 'request_deadline' setting",
+                    )
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > cap:
+                    raise self._fatal(too_big)
+                chunks.append(chunk)
+        except urllib3.exceptions.ReadTimeoutError:
+            response.close()
+            raise requests.ReadTimeout() from None
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as exc:
+            response.close()
+            raise requests.exceptions.ChunkedEncodingError(exc) from None
+        except BaseException:
+            response.close()  # a connection left mid-body is not reused
+            raise
+        response._content = b"".join(chunks)  # what .content and .json() then give
+        response._content_consumed = True
+        response.raw.release_conn()
 
     def _json(self, response: requests.Response, token_request: bool) -> tuple[Any, str]:
         """The JSON body, or _INVALID and the problem when it is cut short (worth a retry)."""
@@ -822,6 +916,7 @@ class HttpConnector(Connector):
 
 # -- helpers --------------------------------------------------------------------------------
 _INVALID = object()
+_CHUNK = 64 * 1024  # bytes asked per read of a body: a trickle is checked against the deadline
 _BAD_CLIENT = frozenset({"invalid_client", "unauthorized_client", "invalid_grant"})
 
 

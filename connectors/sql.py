@@ -2,12 +2,18 @@
 
 Rows are read in `(updated_at, key)` order, one bounded page per query:
 
-    WHERE updated_at > :u OR (updated_at = :u AND key > :k) ORDER BY updated_at, key LIMIT n
+    WHERE updated_at >= :u AND (updated_at > :u OR key > :k) ORDER BY updated_at, key LIMIT n
 
 so rows sharing one `updated_at` across a page boundary are neither skipped nor repeated, and
 memory stays bounded by the batch size whatever the table size. The first page of an
 incremental read starts `lookback` before the saved cursor, to catch rows a source committed
 late with an older `updated_at`; the engine's upsert makes the overlap harmless.
+
+A row the keyset cannot place is quarantined, never a crash and never skipped: a row without a
+key or a change time is read apart on every sync; a change time the column type cannot read
+(an empty string, a zero date) stays raw for `screen()` to name; and the cursor only stands on
+a readable change time no later than now + `future_tolerance`, so a row dated 9999 cannot hide
+every later change behind it.
 
 A connector for one SQL system subclasses `SqlConnector`, declares its table and columns, and
 writes one mapping function.
@@ -15,17 +21,44 @@ writes one mapping function.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, SecretStr
-from sqlalchemy import Engine, MetaData, Table, and_, create_engine, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    Time,
+    and_,
+    bindparam,
+    create_engine,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.types import NullType
 
-from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, Period, RawRecord
-from dossierhub.errors import ConfigError, FatalSourceError
+from connectors.base import (
+    Batch,
+    Connector,
+    ConnectorContext,
+    Cursor,
+    Health,
+    Period,
+    RawRecord,
+    as_utc,
+    beyond,
+)
+from dossierhub.errors import ConfigError, FatalSourceError, Reason
 
 
 class SqlSettings(BaseModel):
@@ -45,6 +78,7 @@ class SqlConnector(Connector):
     """Declarations a SQL connector makes; reading, paging and counting are done here."""
 
     Settings: ClassVar[type[BaseModel]] = SqlSettings
+    full_read_is_current = True  # a full read is the source's current state
     supports_partitions = True  # slices by the integer key: key % n == i
     table_name: ClassVar[str]
     columns: ClassVar[tuple[str, ...]]
@@ -58,6 +92,8 @@ class SqlConnector(Connector):
         self._table_name: str = self.settings.table or self.table_name  # type: ignore[attr-defined]
         self._engine: Engine | None = None
         self._table: Table | None = None
+        self._convert: dict[str, Any] | None = None
+        self.horizon = context.horizon()
 
     # -- connection and schema ------------------------------------------------------------
     def _fail(self, message: str) -> FatalSourceError:
@@ -117,9 +153,34 @@ class SqlConnector(Connector):
     def read(self, cursor: Cursor | None) -> Iterator[Batch]:
         table = self._reflect()
         updated, key = table.c[self.updated_at_column], table.c[self.key_column]
-        query = select(*(table.c[name] for name in self.columns)).order_by(updated, key)
-        if (part := self.context.slice()) is not None:
-            query = query.where(key % part[1] == part[0])
+        # Time columns are read as the driver gives them and converted here, one value at a
+        # time: an empty string or a zero date (0000-00-00) in one row must not fail the page.
+        query = select(*(_raw(table.c[name]) for name in self.columns))
+        part = self.context.slice()
+        # No dossier changed before 2000: an earlier value is a broken one (a zero date, an
+        # empty string) that sorts before every cursor, so the keyset would only ever reach
+        # it on a full read. It is read apart instead, with rows lacking an id or a time.
+        column, floor = _bound(updated, FLOOR)
+        keyed = query.where(
+            column >= floor, *(c.is_not(None) for c in (updated, key) if c.nullable)
+        ).order_by(updated, key)
+        if part is not None:
+            keyed = keyed.where(key % part[1] == part[0])
+        yield from self._read_keyed(keyed, updated, key, cursor)
+        # Rows the keyset order cannot place (PostgreSQL would never reach a NULL, SQLite and
+        # MariaDB would crash on it) are read apart on every sync and quarantined. A NULL id
+        # is in no slice: the first slice reads it.
+        misplaced: ColumnElement[bool] = or_(updated.is_(None), column < floor)
+        if part is not None:
+            misplaced = and_(misplaced, key % part[1] == part[0])
+        apart = [misplaced]
+        if key.nullable and (part is None or part[0] == 0):
+            apart.append(key.is_(None))
+        yield from self._read_apart(query.where(or_(*apart)))
+
+    def _read_keyed(
+        self, query: Any, updated: Any, key: Any, cursor: Cursor | None
+    ) -> Iterator[Batch]:
         limit = self.context.batch_size
         last: tuple[Any, Any] | None = None
         if cursor is not None:
@@ -129,29 +190,113 @@ class SqlConnector(Connector):
             page = query
             if last is not None:
                 if first_page and self.context.lookback.total_seconds() > 0:
-                    page = page.where(updated >= last[0] - self.context.lookback)
+                    column, at = _bound(updated, last[0] - self.context.lookback)
+                    page = page.where(column >= at)
                 else:
-                    page = page.where(
-                        or_(updated > last[0], and_(updated == last[0], key > last[1]))
-                    )
+                    # `updated >= u` is an index condition on (updated, key); the OR form
+                    # `updated > u OR (updated = u AND key > k)` is not, and made every page
+                    # scan the rows before it on PostgreSQL.
+                    column, at = _bound(updated, last[0])
+                    page = page.where(column >= at, or_(column > at, key > last[1]))
             first_page = False
-            try:
-                with self.engine.connect() as conn:
-                    result = conn.execute(page.limit(limit))
-                    names = list(result.keys())
-                    rows = [dict(zip(names, row, strict=True)) for row in result]
-            except SQLAlchemyError as exc:
-                raise self._fail(f"reading {self._table_name} failed: {_first_line(exc)}") from None
+            rows = self._fetch(page.limit(limit))
             if not rows:
                 return
             tail = rows[-1]
             last = (tail[self.updated_at_column], tail[self.key_column])
             yield Batch(
-                [RawRecord(_text(row[self.key_column]), row) for row in rows],
-                {"updated_at": last[0].isoformat(), "key": last[1]},
+                [RawRecord(_text(row[self.key_column]), row) for row in rows], self._cursor(rows)
             )
             if len(rows) < limit:
                 return
+
+    def _read_apart(self, query: Any) -> Iterator[Batch]:
+        """Rows outside the keyset order, streamed in batches (few, but never all in memory)."""
+        self.horizon = self.context.horizon()
+        try:
+            with self.engine.connect().execution_options(stream_results=True) as conn:
+                result = conn.execute(query)
+                names = list(result.keys())
+                for chunk in result.partitions(self.context.batch_size):
+                    rows = self._converted([dict(zip(names, row, strict=True)) for row in chunk])
+                    yield Batch([RawRecord(_text(r[self.key_column]), r) for r in rows], None)
+        except SQLAlchemyError as exc:
+            raise self._fail(f"reading {self._table_name} failed: {_first_line(exc)}") from None
+
+    def _fetch(self, query: Any) -> list[dict[str, Any]]:
+        self.horizon = self.context.horizon()
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execute(query)
+                names = list(result.keys())
+                rows = [dict(zip(names, row, strict=True)) for row in result]
+        except SQLAlchemyError as exc:
+            raise self._fail(f"reading {self._table_name} failed: {_first_line(exc)}") from None
+        return self._converted(rows)
+
+    def _converted(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for row in rows:
+            for name, convert in self._converters().items():
+                row[name] = convert(row[name])
+        return rows
+
+    def _converters(self) -> dict[str, Any]:
+        """Each time column's own conversion, made safe: a value it cannot read stays raw."""
+        if self._convert is None:
+            table, dialect = self._reflect(), self.engine.dialect
+            self._convert = {}
+            for name in self.columns:
+                column_type = table.c[name].type
+                if isinstance(column_type, _TIME_TYPES):
+                    process = column_type.dialect_impl(dialect).result_processor(dialect, None)
+                    if process is not None:
+                        self._convert[name] = _guarded(process)
+        return self._convert
+
+    def _cursor(self, rows: list[dict[str, Any]]) -> Cursor | None:
+        """The cursor after the page's last row with a readable change time that is not past
+        the horizon, or None: a row dated in year 9999 must not move the cursor there, or every
+        later change would sort before it and be skipped."""
+        for row in reversed(rows):
+            moment = row[self.updated_at_column]
+            if isinstance(moment, datetime) and not beyond(moment, self.horizon):
+                return {"updated_at": moment.isoformat(), "key": row[self.key_column]}
+        return None
+
+    def screen(self, raw: RawRecord) -> list[Reason]:
+        reasons = []
+        if raw.source_id is None:
+            reasons.append(
+                Reason(
+                    "source_id",
+                    "missing",
+                    f"{self.key_column} is empty: the row has no id (kept under the SHA-256 of "
+                    f"its content; give it an id in {self._table_name})",
+                )
+            )
+        column, moment = self.updated_at_column, raw.payload.get(self.updated_at_column)
+        if isinstance(moment, str):  # back from quarantine as JSON, or as the source wrote it
+            with contextlib.suppress(ValueError):
+                moment = datetime.fromisoformat(moment.strip())
+        if moment is None or (isinstance(moment, str) and not moment.strip()):
+            reasons.append(Reason("source_updated_at", "missing", f"{column} is empty"))
+        elif not isinstance(moment, datetime):
+            reasons.append(
+                Reason(
+                    "source_updated_at",
+                    "invalid_datetime",
+                    f"{column} {str(moment)[:40]!r} is not a date and time",
+                )
+            )
+        elif beyond(moment, self.horizon):
+            reasons.append(_in_future(column, moment, self.context.future_tolerance))
+        return reasons
+
+    def cursor_time(self, cursor: Cursor) -> datetime | None:
+        try:
+            return as_utc(datetime.fromisoformat(str(cursor["updated_at"])))
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def count(self, period: Period | None) -> int:
         table = self._reflect()
@@ -176,6 +321,45 @@ class SqlConnector(Connector):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+_TIME_TYPES = (DateTime, Date, Time)
+FLOOR = datetime(2000, 1, 1)  # no dossier changed before: an earlier change time is broken
+
+
+def _raw(column: Any) -> Any:
+    """A column as the driver gives it, when it is a time (converted row by row instead)."""
+    if isinstance(column.type, _TIME_TYPES):
+        return type_coerce(column, NullType()).label(column.name)
+    return column
+
+
+def _bound(column: Any, value: Any) -> tuple[Any, Any]:
+    """A keyset bound on `column`: a time bound as the column's type; a value the column's
+    type could not read (an empty string in SQLite) compared as the driver gave it."""
+    if isinstance(value, datetime):
+        return column, bindparam(None, value, type_=column.type)
+    return type_coerce(column, NullType()), bindparam(None, value, type_=NullType())
+
+
+def _guarded(process: Any) -> Any:
+    def convert(value: Any) -> Any:
+        try:
+            return process(value)
+        except (ValueError, TypeError):
+            return value  # kept as the source wrote it; screen() names the problem
+
+    return convert
+
+
+def _in_future(column: str, moment: datetime, tolerance: timedelta) -> Reason:
+    return Reason(
+        "source_updated_at",
+        "in_future",
+        f"{column} {moment.isoformat()} is later than now + future_tolerance_seconds "
+        f"({tolerance.total_seconds():g} s): a clock or data error at the source; the cursor "
+        "does not move past it",
+    )
 
 
 def _text(value: Any) -> str | None:

@@ -55,6 +55,7 @@ class SourceConfig(BaseModel):
     description: str | None = None
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     lookback_seconds: float = Field(default=300, ge=0)
+    future_tolerance_seconds: float = Field(default=3600, ge=0)  # later change times: quarantined
     schedule: str | None = "@hourly"
     # Scale-out: sync this many disjoint slices in parallel (one cursor each).
     partitions: int = Field(default=1, ge=1, le=64)

@@ -71,6 +71,7 @@ def open_connector(
             hasher=settings.hasher(),
             batch_size=config.batch_size,
             lookback=timedelta(seconds=config.lookback_seconds),
+            future_tolerance=timedelta(seconds=config.future_tolerance_seconds),
             partition=partition,
         )
     )

@@ -184,6 +184,7 @@ def write_batch(
     run_id: int | None = None,
     read: int | None = None,
     settles: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> BatchCounts:
     """Apply one batch inside the caller's transaction and return what it changed.
 
@@ -198,6 +199,8 @@ def write_batch(
 
     The caller holds the source's sync lock, so no other writer touches these rows between
     reading their stored versions and writing; the version guard on the update holds anyway.
+    With `overwrite` (a full refresh of a source whose full read is its current state) a
+    record whose version differs from the stored one replaces it, even when dated earlier.
     """
     stamp = now()
     latest: dict[str, DossierRecord] = {}
@@ -217,13 +220,15 @@ def write_batch(
             new.append(record)
             events.append(_event(record, None, run_id))
             changed.add(key)
-        elif record.source_updated_at > known.source_updated_at:
+        elif record.source_updated_at > known.source_updated_at or (
+            overwrite and record.source_updated_at != known.source_updated_at
+        ):
             newer.append(record)
             if record.status != known.status:
                 events.append(_event(record, known.status, run_id))
             changed.update((key, known.link_key))  # a changed key leaves its old case
     _insert_new(conn, new, stamp)
-    _update_newer(conn, newer, stamp)
+    _update_newer(conn, newer, stamp, overwrite=overwrite)
     _append_events(conn, events)
     _queue_changes(conn, changed)
     if latest:
@@ -332,17 +337,21 @@ def _insert_new(conn: Connection, records: list[DossierRecord], stamp: datetime)
         )
 
 
-def _update_newer(conn: Connection, records: list[DossierRecord], stamp: datetime) -> None:
+def _update_newer(
+    conn: Connection, records: list[DossierRecord], stamp: datetime, *, overwrite: bool = False
+) -> None:
     if not records:
         return
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = dialect_insert(dossier)
+    stored, incoming = dossier.c.source_updated_at, stmt.excluded.source_updated_at
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["source_system", "source_id"],
             set_={name: stmt.excluded[name] for name in (*CANONICAL_COLUMNS, "last_changed_at")},
-            # Never let an older version overwrite a newer one, whoever wrote it.
-            where=dossier.c.source_updated_at < stmt.excluded.source_updated_at,
+            # Never let an older version overwrite a newer one, whoever wrote it; unless the
+            # source's current state is being applied whole (a full refresh).
+            where=stored != incoming if overwrite else stored < incoming,
         ),
         [dict(zip(_DOSSIER_COLUMNS, [*_values(r), stamp, stamp], strict=True)) for r in records],
     )
@@ -507,6 +516,17 @@ def load_cursor(conn: Connection, *, source_system: str, partition: str = "") ->
         )
     ).scalar_one_or_none()
     return dict(value) if value else None
+
+
+def run_cursors(conn: Connection, *, source_system: str, partition: str = "") -> list[Cursor]:
+    """The cursors the source's runs ended and started from, newest first."""
+    r = sync_run.c
+    rows = conn.execute(
+        select(r.cursor_after, r.cursor_before)
+        .where(r.source_system == source_system, r.partition == partition)
+        .order_by(r.id.desc())
+    )
+    return [dict(cursor) for row in rows for cursor in row if cursor]
 
 
 def register_source(

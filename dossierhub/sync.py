@@ -14,19 +14,22 @@ counters — in one registry transaction. Hence the engine's promises:
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
-from connectors.base import Batch, Connector, Cursor, RawRecord
+from connectors.base import Batch, Connector, Cursor, RawRecord, beyond
 from dossierhub import store
 from dossierhub.errors import DossierHubError, Reason, RecordRejected, SyncLockLostError
 from models.dossier import DossierRecord
 from models.tables import quarantine
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,14 +78,20 @@ def map_records(connector: Connector, raws: list[RawRecord]) -> Mapped:
     for raw in raws:
         if raw.source_id is not None and last[raw.source_id] is not raw:
             continue
+        # The transport's own findings (no id, no readable or plausible change time) come
+        # first; the mapping's reasons about other fields follow.
+        reasons = connector.screen(raw)
         try:
-            mapped.records.append(connector.to_canonical(raw))
+            record = connector.to_canonical(raw)
         except RecordRejected as rejected:
-            reasons = rejected.reasons
+            named = {reason.field for reason in reasons}
+            reasons = [*reasons, *(r for r in rejected.reasons if r.field not in named)]
         except Exception as exc:  # a mapping bug must not stop the sync nor lose the record
-            reasons = [Reason("record", "mapping_error", f"{type(exc).__name__}: {exc}")]
+            reasons = [*reasons, Reason("record", "mapping_error", f"{type(exc).__name__}: {exc}")]
         else:
-            continue
+            if not reasons:
+                mapped.records.append(record)
+                continue
         # Personal identifiers are hashed before the payload is kept in quarantine.
         kept = RawRecord(raw.source_id, connector.redact(raw.payload, reasons))
         mapped.rejections.append(store.Rejection(kept, reasons))
@@ -101,11 +110,13 @@ def sync_source(
     """Sync one source into the registry and return the run's counts.
 
     `full_refresh` reads the whole source again, ignoring the saved cursor (the registry is
-    upserted, never emptied). A connector made for one partition syncs that slice with its
-    own cursor and lock, so partitions of one source can sync at once on several workers.
-    Raises `SyncLockedError` when the same source and partition is already syncing, and
-    `SyncLockLostError` (the run recorded as failed) when the lock is lost mid-sync, before
-    another batch commits; re-raises any source error after recording the run as failed.
+    upserted, never emptied); for a connector whose full read is the source's current state
+    (`full_read_is_current`) that state wins, even over a copy the source dated later. A
+    connector made for one partition syncs that slice with its own cursor and lock, so
+    partitions of one source can sync at once on several workers. Raises `SyncLockedError`
+    when the same source and partition is already syncing, and `SyncLockLostError` (the run
+    recorded as failed) when the lock is lost mid-sync, before another batch commits;
+    re-raises any source error after recording the run as failed.
     """
     source = connector.source
     partition = connector.context.partition  # each partition has its own cursor and lock
@@ -123,7 +134,7 @@ def sync_source(
             with engine.begin() as conn:
                 store.prove_lock(conn, lock)
                 saved = store.load_cursor(conn, source_system=source, partition=partition)
-                cursor = None if full_refresh else saved
+                cursor = None if full_refresh else _sane_cursor(conn, connector, saved)
                 run_id = store.start_run(
                     conn,
                     source_system=source,
@@ -140,6 +151,10 @@ def sync_source(
             pending: Future[None] | None = None
 
             next_analyze = 1000
+            # A full read of a table or an API is the source's current state: it wins, also
+            # where the source dated a change backwards (the version guard alone would keep
+            # the registry's later-dated copy forever).
+            overwrite = full_refresh and connector.full_read_is_current
 
             def write(mapped: Mapped, batch: Batch) -> None:
                 nonlocal next_analyze
@@ -155,6 +170,7 @@ def sync_source(
                         run_id=run_id,
                         read=len(batch.records),
                         settles=batch.settles,
+                        overwrite=overwrite,
                     )
                 result.add(counts)
                 if batch.cursor is not None:
@@ -240,6 +256,31 @@ def retry_quarantine(
             )
     connector.close()
     return RetryResult(loaded=len(mapped.records), still_rejected=len(mapped.rejections))
+
+
+def _sane_cursor(conn: Connection, connector: Connector, saved: Cursor | None) -> Cursor | None:
+    """The saved cursor, or, when it stands past now + the future tolerance (left by an
+    implausible change time before such times were quarantined), the latest cursor of the
+    source's runs that does not; None (read from the start) when there is none."""
+    horizon = connector.context.horizon()
+
+    def sane(cursor: Cursor) -> bool:
+        moment = connector.cursor_time(cursor)
+        return moment is None or not beyond(moment, horizon)
+
+    if saved is None or sane(saved):
+        return saved
+    partition = connector.context.partition
+    earlier = store.run_cursors(conn, source_system=connector.source, partition=partition)
+    found = next((cursor for cursor in earlier if sane(cursor)), None)
+    log.warning(
+        "source %r: the saved cursor %s stands past now + the future tolerance; it is ignored "
+        "and the read starts from %s",
+        connector.source,
+        saved,
+        found if found is not None else "the beginning",
+    )
+    return found
 
 
 def _describe(exc: BaseException) -> str:

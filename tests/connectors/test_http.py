@@ -8,23 +8,28 @@ connector would.
 from __future__ import annotations
 
 import base64
+import gzip
+import http.server
 import json
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import pytest
 import requests
+from sqlalchemy import Engine, select
 
 from connectors.base import Connector, RawRecord
 from connectors.http import ApiKey, HttpConnector, NextCursor, NextLink, Offset, PageNumber
 from connectors.testing import check_pagination, check_resume, context_for, read_bounded
 from dossierhub.errors import ConfigError, FatalSourceError, RetriableSourceError
+from dossierhub.sync import sync_source
 from models.dossier import Channel, DossierRecord, Status
+from models.tables import dossier, quarantine, sync_state
 from simulators.http_server import (
     Faults,
     RecordSet,
@@ -68,6 +73,15 @@ class Catalogue(SimulatedApi):
                 self._by_id[ident]["changed"] = when
             self.records.refresh()
         return when
+
+    def redate(self, ids: list[str], when: str, name: str | None = None) -> None:
+        """Give the items a change time of the source's choosing (and a new name)."""
+        with self._lock_data:
+            for ident in ids:
+                self._by_id[ident]["changed"] = when
+                if name is not None:
+                    self._by_id[ident]["name"] = name
+            self.records.refresh()
 
     def current(self) -> dict[str, str]:
         with self._lock_data:
@@ -451,3 +465,143 @@ class LargePages(ByOffset):
 def test_batches_never_exceed_the_batch_size(catalogue: Catalogue) -> None:
     reading = read_bounded(make(LargePages, catalogue.url, batch_size=3, page_size=50))
     assert len(reading.records) == 60 and max(len(b.records) for b in reading.batches) == 3
+
+
+# -- implausible change times ---------------------------------------------------------------
+@pytest.mark.parametrize("style", STYLES, ids=lambda c: c.__name__)
+def test_records_changed_after_a_year_9999_record_are_all_applied(
+    style: type[_Items], sqlite_registry: Engine
+) -> None:
+    with Catalogue(items=150) as api:
+        api.redate(["0001"], "9999-12-31T00:00:00+07:00")
+        first = sync_source(sqlite_registry, make(style, api.url))
+        assert (first.inserted, first.quarantined) == (149, 1)
+        with sqlite_registry.connect() as conn:
+            held = conn.execute(select(quarantine.c.source_id, quarantine.c.reason)).all()
+            cursor = conn.execute(select(sync_state.c.cursor)).scalar_one()
+        # 100 records change after the 9999 one was read: every one of them is applied.
+        moved = [f"{n:04d}" for n in range(2, 102)]
+        api.redate(moved, (START + timedelta(days=1)).isoformat(), name="renamed")
+        second = sync_source(sqlite_registry, make(style, api.url))
+    assert second.updated == 100
+    with sqlite_registry.connect() as conn:
+        stored = dict(conn.execute(select(dossier.c.source_id, dossier.c.source_updated_at)).all())
+    assert all(stored[i].replace(tzinfo=UTC) == START + timedelta(days=1) for i in moved)
+    assert [tuple(entry) for entry in held] == [("0001", "source_updated_at:in_future")]
+    assert not cursor["updated_at"].startswith("9999")
+
+
+def test_a_full_refresh_applies_a_change_the_api_dated_backwards(sqlite_registry: Engine) -> None:
+    with Catalogue(items=20) as api:
+        sync_source(sqlite_registry, make(ByCursor, api.url))
+        earlier = START - timedelta(days=2)
+        api.redate(["0007"], earlier.isoformat())
+        assert sync_source(sqlite_registry, make(ByCursor, api.url)).updated == 0
+        refreshed = sync_source(sqlite_registry, make(ByCursor, api.url), full_refresh=True)
+    assert refreshed.updated == 1
+    with sqlite_registry.connect() as conn:
+        query = select(dossier.c.source_updated_at).where(dossier.c.source_id == "0007")
+        assert conn.execute(query).scalar_one() == earlier
+
+
+# -- page size cap and request deadline ------------------------------------------------------
+class RawServer:
+    """A bare HTTP server on 127.0.0.1 whose one answer is written by `answer(handler)`; it
+    counts the body bytes the client actually took before hanging up."""
+
+    def __init__(self, answer: Any) -> None:
+        self.sent = 0
+        self.finished = False
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                try:
+                    answer(self, owner)
+                    owner.finished = True
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def write(self, handler: http.server.BaseHTTPRequestHandler, data: bytes) -> None:
+        handler.wfile.write(data)
+        handler.wfile.flush()
+        self.sent += len(data)
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _headers(handler: Any, **headers: str) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    for name, value in headers.items():
+        handler.send_header(name.replace("_", "-"), value)
+    handler.end_headers()
+
+
+MIB = 1024 * 1024
+
+
+def big_declared(handler: Any, server: RawServer) -> None:
+    body = b'{"items": [], "pad": "' + b"x" * (8 * MIB) + b'"}'
+    _headers(handler, Content_Length=str(len(body)))
+    server.write(handler, body)
+
+
+def big_undeclared(handler: Any, server: RawServer) -> None:
+    """64 MiB without a Content-Length (the connection's end ends it): only streaming stops it."""
+    handler.close_connection = True
+    _headers(handler)
+    server.write(handler, b'{"items": [], "pad": "')
+    for _ in range(64):
+        server.write(handler, b"x" * MIB)
+    server.write(handler, b'"}')
+
+
+def gzip_bomb(handler: Any, server: RawServer) -> None:
+    """A few kilobytes on the wire, 16 MiB once decoded."""
+    body = gzip.compress(b'{"items": [], "pad": "' + b"x" * (16 * MIB) + b'"}')
+    _headers(handler, Content_Length=str(len(body)), Content_Encoding="gzip")
+    server.write(handler, body)
+
+
+def trickle(handler: Any, server: RawServer) -> None:
+    """A valid page, one byte every 50 ms: each read is quick, the whole is not."""
+    body = json.dumps({"items": [], "pad": "x" * 200}).encode()
+    _headers(handler, Content_Length=str(len(body)))
+    for byte in body:
+        server.write(handler, bytes([byte]))
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("answer", [big_declared, big_undeclared, gzip_bomb])
+def test_a_page_larger_than_max_page_bytes_fails_the_run_naming_the_setting(answer: Any) -> None:
+    with RawServer(answer) as server:
+        connector = make(ByOffset, server.url, max_page_bytes=MIB)
+        with pytest.raises(FatalSourceError, match=r"more than max_page_bytes \(1,048,576 bytes\)"):
+            read_bounded_raw(connector)
+        connector.close()
+    if answer is not gzip_bomb:  # (a bomb is small on the wire: its decoded size counts)
+        assert not server.finished  # the body was not read to its end
+        assert server.sent < 48 * MIB  # at most what the socket buffers held
+
+
+def test_a_trickling_source_fails_the_run_at_request_deadline_naming_the_setting() -> None:
+    with RawServer(trickle) as server:
+        connector = make(ByOffset, server.url, read_timeout=5.0, request_deadline=1.0)
+        with pytest.raises(RetriableSourceError, match=r"within request_deadline \(1 s"):
+            read_bounded_raw(connector)
+        connector.close()
+        assert server.sent < 200  # the rest of the page was never waited for
