@@ -46,7 +46,9 @@ id is implausible (blank, with spaces or control characters, over 128 characters
 origin `<file>#row<n>` instead: it is rejected anyway, and its key stays printable and unique.
 A new content under a file's name (a corrected re-issue) replaces the old one whole: as it is
 read from its start, the quarantine entries of the old one under `<file>#` are resolved (the
-batch `settles` them), and the lines still bad are held again.
+batch `settles` them), and the lines still bad are held again. In these keys `<file>` is the
+name with `#`, `%` and `~` escaped, a long name its head and digest (`_name_key`): a key names
+one file and one line however long the name, and settling one file's name touches no other's.
 
 **One id, one record per file.** When an id appears on several rows of one file, its row with the
 newest version (`version_column`; the last of equal ones, an unreadable version counting as
@@ -94,6 +96,10 @@ MANIFEST_VERSION = 1
 SUFFIXES = (".csv", ".xml")
 MAX_LINE = 1 << 20  # bytes; a longer CSV line is rejected, not held in memory
 MAX_VALUE = 100_000  # characters of one XML value, same reason
+# A longer file name stands in quarantine keys as its head and digest (see `_name_key`):
+# `<head>~<sha256>#row<n>` stays well within the registry's 128-character keys.
+MAX_NAME_IN_KEY = 100
+_NAME_HEAD = 40
 _CHUNK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 (and UTF-32 LE): never a UTF-8 export
@@ -443,7 +449,7 @@ class FileDropConnector(Connector):
 
     def _file_rejected(self, name: str, reason: Reason) -> RawRecord:
         log.warning("source %r: %s", self.source, reason.message)
-        return RawRecord(f"{name}#file", {ORIGIN: name, REJECTED: reason.as_dict()})
+        return RawRecord(f"{_name_key(name)}#file", {ORIGIN: name, REJECTED: reason.as_dict()})
 
     # -- envelopes --------------------------------------------------------------------------
     def _envelope(self, snapshot: _Snapshot) -> _Envelope:
@@ -511,8 +517,9 @@ class FileDropConnector(Connector):
         return key, values[header.index(self.version_column)]
 
     def _plausible_key(self, value: str | None) -> str | None:
+        # Never "#": it separates a file's name from the line in origin keys (`_origin_key`).
         key = (value or "").strip()
-        return key if self._key.fullmatch(key) else None
+        return key if self._key.fullmatch(key) and "#" not in key else None
 
     def _trailer(self, line: bytes | None, name: str) -> int | None:
         """The row count of a trailer line, or None when the line is no trailer."""
@@ -654,12 +661,13 @@ class FileDropConnector(Connector):
         origin = f"{name}#row{number}"
         if line is None:
             message = f"row {number} of {name} is over {MAX_LINE} bytes"
-            return self._line_rejected(origin, header, "", "line_too_long", message)
+            return self._line_rejected(name, number, header, "", "line_too_long", message)
         try:
             text = line.decode()
         except UnicodeDecodeError as exc:
             return self._line_rejected(
-                origin,
+                name,
+                number,
                 header,
                 line.decode(errors="backslashreplace"),
                 "invalid_encoding",
@@ -670,7 +678,8 @@ class FileDropConnector(Connector):
             values = next(csv.reader([text], delimiter=self.csv_delimiter, strict=True))
         except csv.Error as exc:
             return self._line_rejected(
-                origin,
+                name,
+                number,
                 header,
                 text,
                 "broken_csv",
@@ -678,7 +687,8 @@ class FileDropConnector(Connector):
             )
         if len(values) != len(header):
             return self._line_rejected(
-                origin,
+                name,
+                number,
                 header,
                 text,
                 "field_count",
@@ -687,20 +697,21 @@ class FileDropConnector(Connector):
             )
         payload: dict[str, Any] = {k: (v or None) for k, v in zip(header, values, strict=True)}
         payload[ORIGIN] = origin
-        return RawRecord(self._plausible_key(payload[self.key_column]) or origin, payload)
+        key = self._plausible_key(payload[self.key_column])
+        return RawRecord(key or _origin_key(name, number), payload)
 
     def _line_rejected(
-        self, origin: str, header: tuple[str, ...], text: str, code: str, message: str
+        self, name: str, number: int, header: tuple[str, ...], text: str, code: str, message: str
     ) -> RawRecord:
         # A line that cannot be split into columns cannot have its identifiers hashed field
         # by field: keep it for the operator with every identifier-like digit run masked.
         masked = _IDENTIFIER_LIKE.sub("<masked>", text)[:2000]
         payload = {
-            ORIGIN: origin,
+            ORIGIN: f"{name}#row{number}",
             REJECTED: Reason("record", code, message).as_dict(),
             TEXT: masked,
         }
-        return RawRecord(self._recover_key(text, header) or origin, payload)
+        return RawRecord(self._recover_key(text, header) or _origin_key(name, number), payload)
 
     def _recover_key(self, text: str, header: tuple[str, ...]) -> str | None:
         """The record's id, when the fields up to its column are plainly intact."""
@@ -708,8 +719,7 @@ class FileDropConnector(Connector):
         parts = text.split(self.csv_delimiter)
         if index >= len(parts) or '"' in self.csv_delimiter.join(parts[: index + 1]):
             return None
-        key = parts[index].strip()
-        return key if self._key.fullmatch(key) else None
+        return self._plausible_key(parts[index])
 
     def _xml_record(
         self, name: str, number: int, values: dict[str, str], problem: tuple[str, str] | None
@@ -722,12 +732,47 @@ class FileDropConnector(Connector):
             code, detail = problem
             message = f"record {number} of {name}: {detail}"
             payload[REJECTED] = Reason("record", code, message).as_dict()
-        return RawRecord(self._plausible_key(payload.get(self.key_column)) or origin, payload)
+        key = self._plausible_key(payload.get(self.key_column))
+        return RawRecord(key or _origin_key(name, number), payload)
+
+
+def _name_key(name: str) -> str:
+    """A file's name as its quarantine keys hold it: one name, one form, and never too long.
+
+    `#`, `%` and `~` are escaped (`%23`, `%25`, `%7E`), so `<name>#` can only start keys of that
+    very file (not those of a file named `<name>#2.csv`). A name longer than MAX_NAME_IN_KEY
+    characters escaped, or not UTF-8, becomes its first characters, `~` and the SHA-256 of its
+    bytes: keys stay within the registry's 128 characters, distinct for every name.
+    """
+    escaped = name.replace("%", "%25").replace("#", "%23").replace("~", "%7E")
+    if len(escaped) <= MAX_NAME_IN_KEY and _is_utf8(name):
+        return escaped
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()
+    return f"{_shown(escaped)[:_NAME_HEAD]}~{digest}"
+
+
+def _origin_key(name: str, number: int) -> str:
+    """The quarantine key of row `number` of a file when the row has no plausible id."""
+    return f"{_name_key(name)}#row{number}"
 
 
 def _origins(name: str) -> str:
     """The quarantine-key prefix of what a file's lines and envelope are kept under."""
-    return f"{name}#"
+    return f"{_name_key(name)}#"
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a listed name was UTF-8 (undecodable bytes arrive as lone surrogates)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A listed name as text, its bytes that are not UTF-8 shown as `\\xNN`."""
+    return os.fsencode(name).decode(errors="backslashreplace")
 
 
 def _unreadable(listed: _Listed, exc: OSError) -> Reason:

@@ -525,3 +525,30 @@ def test_unreadable_file_is_reported_and_tried_again_next_run(
     put(tmp_path, "gone.csv", csv_file(rows(3, day=4)))
     assert sync(registry, tmp_path).inserted == 3
     assert quarantined(registry) == {}  # readable at last: the report is settled
+
+
+def test_long_or_odd_file_names_keep_every_bad_line_apart_and_settle_only_their_own_file(
+    registry: Engine, tmp_path: Path
+) -> None:
+    long_a = "d_20260303_" + "x" * 150 + ".csv"  # keys once cut at 128 characters collided
+    long_b = "d_20260303_" + "x" * 150 + "_b.csv"  # shares its first 160 characters with long_a
+    plain, tricky = "X.csv", "X.csv#2.csv"  # a prefix of the other's keys, once
+    put(tmp_path, long_a, csv_file([no_id(1), row(2), no_id(3)]))
+    put(tmp_path, long_b, csv_file([no_id(1)]))
+    put(tmp_path, plain, csv_file([no_id(1), row(2, day=4)]))
+    put(tmp_path, tricky, csv_file([no_id(1), row(2, day=5)]))
+    assert sync(registry, tmp_path).quarantined == 5
+    found = quarantined(registry)
+    assert len(found) == 5
+    assert all(len(key) <= 128 for key in found)
+    origins = sorted(payload[files.ORIGIN] for _, payload in found.values())
+    assert origins == sorted(
+        [f"{long_a}#row1", f"{long_a}#row3", f"{long_b}#row1", f"{plain}#row1", f"{tricky}#row1"]
+    )
+
+    # Re-issued fixed: each settles its own entries, and no other file's.
+    put(tmp_path, plain, csv_file([row(1, day=4), row(2, day=4)]))
+    put(tmp_path, long_a, csv_file([row(1), row(2), row(3)]))
+    sync(registry, tmp_path)
+    left = sorted(payload[files.ORIGIN] for _, payload in quarantined(registry).values())
+    assert left == sorted([f"{long_b}#row1", f"{tricky}#row1"])
