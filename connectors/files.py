@@ -71,6 +71,7 @@ import os
 import re
 import stat
 import tempfile
+import traceback
 from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -106,6 +107,9 @@ _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 (and UTF-32 LE): never a UTF-8
 # A field may fill a whole line: past csv's default limit (128 KiB) a long value would be
 # reported as broken CSV. The limit is process-wide, so it is only ever raised.
 csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE))
+# A row or record count in a trailer or count element: ASCII digits, a bounded number of them.
+# (int() also takes "٣", "３", "1_0" and " +3 "; "²".isdigit() is true yet int("²") fails.)
+_COUNT = re.compile(r"[0-9]{1,12}")
 # 9+ digit runs (citizen IDs, tax codes, 0101234567-001) in text kept from unreadable lines.
 _IDENTIFIER_LIKE = re.compile(r"(?<!\d)\d{9,}(?:-\d{3})?(?!\d)")
 
@@ -286,6 +290,8 @@ class FileDropConnector(Connector):
     def parse_time(self, value: str) -> datetime:
         """A native time in one of `time_formats` (naive local time); ValueError otherwise."""
         text = value.strip()
+        if not text.isascii():  # strptime reads "٢٠٢٦" (or "２０２６") as 2026
+            raise ValueError(f"{value!r} is not written in ASCII digits")
         for pattern in self.time_formats:
             try:
                 return datetime.strptime(text, pattern)
@@ -343,12 +349,17 @@ class FileDropConnector(Connector):
                         settles.append(_origins(snapshot.name))
                     current = {"name": snapshot.name, "sha256": snapshot.sha256, "row": start}
                     manifest.current = current
-                    for number, raw in self._records(snapshot, envelope, start):
-                        pending.append(raw)
-                        current["row"] = number
-                        if len(pending) >= limit:
-                            yield Batch(pending, manifest.cursor(), tuple(settles))
-                            pending, moved, settles = [], False, []
+                    try:
+                        for number, raw in self._records(snapshot, envelope, start):
+                            pending.append(raw)
+                            current["row"] = number
+                            if len(pending) >= limit:
+                                yield Batch(pending, manifest.cursor(), tuple(settles))
+                                pending, moved, settles = [], False, []
+                    except Exception as exc:  # as in _envelope
+                        # The records read before stay: each was read whole and judged alone.
+                        reason = _unreadable_content(snapshot.name, exc)
+                        pending.append(self._file_rejected(snapshot.name, reason))
                     manifest.finish(snapshot)
                     moved = True
                 snapshot.path.unlink()
@@ -376,9 +387,15 @@ class FileDropConnector(Connector):
                 if envelope.complete and envelope.problem is None:
                     # A repeated id is one dossier: every row of it counts once, by its id.
                     envelope = replace(envelope, superseded={})
-                    for _, raw in self._records(snapshot, envelope, 0):
-                        if raw.source_id is not None and self._received_in(raw, period):
-                            counted.add(raw.source_id)
+                    of_file: set[str] = set()
+                    try:
+                        for _, raw in self._records(snapshot, envelope, 0):
+                            if raw.source_id is not None and self._received_in(raw, period):
+                                of_file.add(raw.source_id)
+                    except Exception as exc:  # as in read: set aside, not counted
+                        _unreadable_content(snapshot.name, exc)
+                    else:
+                        counted |= of_file
                 snapshot.path.unlink()
         return len(counted)
 
@@ -459,6 +476,8 @@ class FileDropConnector(Connector):
             return self._csv_envelope(snapshot)
         except _FileProblem as problem:
             return _Envelope(True, problem.reason)
+        except Exception as exc:  # one file no rule foresaw must not stop the sync
+            return _Envelope(True, _unreadable_content(snapshot.name, exc))
 
     def _csv_envelope(self, snapshot: _Snapshot) -> _Envelope:
         name = snapshot.name
@@ -529,13 +548,14 @@ class FileDropConnector(Connector):
             return None
         if not fields or fields[0].strip() != self.csv_trailer:
             return None
-        if len(fields) != 2 or not fields[1].strip().isdigit():
+        if len(fields) != 2 or not _COUNT.fullmatch(fields[1].strip()):
             raise _FileProblem(
                 Reason(
                     "file",
                     "bad_trailer",
                     f"{name}: trailer {','.join(fields)[:80]!r} is not "
-                    f"'{self.csv_trailer}{self.csv_delimiter}<rows>'",
+                    f"'{self.csv_trailer}{self.csv_delimiter}<rows>' (rows: 1 to 12 digits "
+                    "0-9); ask the source to re-issue the file",
                 )
             )
         return int(fields[1])
@@ -775,6 +795,27 @@ def _shown(name: str) -> str:
     return os.fsencode(name).decode(errors="backslashreplace")
 
 
+def _unreadable_content(name: str, exc: Exception) -> Reason:
+    """The reason a file is set aside when reading it failed in a way no rule here foresaw."""
+    # Where it failed, never the exception's text: it may quote the file's personal data.
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    log.error(
+        "%s: %s raised at %s:%s in %s while reading it; the file is set aside",
+        name,
+        type(exc).__name__,
+        where.filename,
+        where.lineno,
+        where.name,
+    )
+    return Reason(
+        "file",
+        "unreadable_content",
+        f"{name}: its content cannot be read ({type(exc).__name__}, a case the connector does "
+        "not handle); the file is set aside and the other files load: ask the source to "
+        "re-issue it, and report it with the file to the connector's maintainers",
+    )
+
+
 def _unreadable(listed: _Listed, exc: OSError) -> Reason:
     return Reason(
         "file",
@@ -900,8 +941,8 @@ class _XmlRecords:
                 self._problem = self._problem or ("value_too_long", too_long)
             else:
                 self._text.append(data)
-        elif self._depth == 2 and self._count_text is not None:
-            self._count_text.append(data)
+        elif self._depth == 2 and self._count_text is not None and len(self._count_text) < 64:
+            self._count_text.append(data)  # (a longer count is refused anyway: memory bounded)
 
     def _end(self, name: str) -> None:
         depth, self._depth = self._depth, self._depth - 1
@@ -913,5 +954,15 @@ class _XmlRecords:
             self._values = None
         elif depth == 2 and name == self.count and self._count_text is not None:
             text = "".join(self._count_text).strip()
-            self.declared = int(text) if text.isdigit() else None
+            if self.declared is not None or not _COUNT.fullmatch(text):
+                what = "appears twice" if self.declared is not None else f"{text[:40]!r}"
+                raise _FileProblem(
+                    Reason(
+                        "file",
+                        "bad_count",
+                        f"{self.name}: <{self.count}> {what} is not a number of records (1 to "
+                        "12 digits 0-9); ask the source to re-issue the file",
+                    )
+                )
+            self.declared = int(text)
             self._count_text = None

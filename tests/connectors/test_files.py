@@ -552,3 +552,31 @@ def test_long_or_odd_file_names_keep_every_bad_line_apart_and_settle_only_their_
     sync(registry, tmp_path)
     left = sorted(payload[files.ORIGIN] for _, payload in quarantined(registry).values())
     assert left == sorted([f"{long_b}#row1", f"{tricky}#row1"])
+
+
+class FailsOnRow3(Drop):
+    """Reading row 3 of any file fails in a way no rule foresaw (a bug, not bad data)."""
+
+    def _csv_record(
+        self, name: str, number: int, header: tuple[str, ...], line: bytes | None
+    ) -> RawRecord:
+        if number == 3:
+            raise RuntimeError("unforeseen")
+        return super()._csv_record(name, number, header, line)
+
+
+def test_a_file_failing_midway_is_set_aside_and_the_sync_goes_on(
+    registry: Engine, tmp_path: Path
+) -> None:
+    put(tmp_path, "d_20260303.csv", csv_file(rows(5)))
+    put(tmp_path, "d_20260304.csv", csv_file(rows(2, day=4)))
+    source = FailsOnRow3(drop(tmp_path, batch_size=2).context)
+    result = sync_source(registry, source)
+    assert result.status == "succeeded"
+    # The first two rows were read whole, and stay; the file is reported; the next one loads.
+    assert (result.inserted, result.quarantined) == (4, 1)
+    assert {k: reason for k, (reason, _) in quarantined(registry).items()} == {
+        "d_20260303.csv#file": "file:unreadable_content"
+    }
+    assert source.count(None) == 2
+    assert sync_source(registry, source).rows_read == 0  # set aside: not read again
