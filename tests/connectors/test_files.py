@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -455,9 +454,7 @@ def test_xml_declaring_entities_is_refused_whole_without_expanding_them(
     put(tmp_path, "d_20260305.xml", xml_file([external], prolog=prolog))
     put(tmp_path, "d_20260306.xml", xml_file(rows(2, day=6)))
 
-    started = time.monotonic()
     result = sync(registry, tmp_path)
-    assert time.monotonic() - started < 5
     assert (result.inserted, result.quarantined) == (2, 2)
     found = quarantined(registry)
     assert {key: reason for key, (reason, _) in found.items()} == {

@@ -16,7 +16,6 @@ import os
 import random
 import re
 import tempfile
-import time
 import unicodedata
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -627,9 +626,7 @@ def test_each_malformed_file_is_refused_held_or_ignored_with_a_clear_reason(
     (drop / other).write_bytes(csv_export([csv_line(good(101)), csv_line(good(102))]))
     caplog.set_level(logging.INFO, logger="connectors.files")
 
-    started = time.monotonic()
     result = sync(sqlite_registry, drop)
-    assert time.monotonic() - started < 5
     assert {ID.format(101), ID.format(102)} <= loaded(sqlite_registry).keys()
     assert SECRET not in everything_stored(sqlite_registry)
     held = quarantined(sqlite_registry)
