@@ -57,7 +57,8 @@ the rows, as the registry would have replaced them anyway. Quarantining them wou
 dossier twice against the source's own count. The outcome depends on the file alone, never on
 batch sizes or on where a crashed run resumed.
 
-Memory is bounded by the batch size (rows are streamed; a line or an XML value is capped), plus
+Memory is bounded by the batch size (rows are streamed; a line, an XML value or record is capped;
+XML markup that would make expat rescan without end refuses the file), plus
 the manifest and, while a file is read, the id and version of each of its records.
 `count(period)` streams the files too, but remembers the ids it counted.
 """
@@ -102,6 +103,13 @@ MAX_VALUE = 100_000  # characters of one XML value, same reason
 MAX_NAME_IN_KEY = 100
 _NAME_HEAD = 40
 _CHUNK = 1 << 16
+# XML guards. expat re-scans a token cut by a chunk's end from its start at every chunk (expat
+# before 2.6 has no reparse deferral): one huge comment, tag or instruction costs the square of
+# its size, so markup over MAX_MARKUP refuses the file. A record over MAX_RECORD bytes is
+# rejected (its values are no longer kept), and nesting deeper than MAX_DEPTH refuses the file.
+MAX_MARKUP = 1 << 20
+MAX_RECORD = 1 << 20
+MAX_DEPTH = 32
 _BOM = b"\xef\xbb\xbf"
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 (and UTF-32 LE): never a UTF-8 export
 # A field may fill a whole line: past csv's default limit (128 KiB) a long value would be
@@ -844,12 +852,17 @@ class _XmlRecords:
 
     A DOCTYPE is refused as soon as it starts, so no entity is ever declared: entity expansion
     (billion laughs) and external entities (XXE) cannot happen, and undeclared entities are
-    well-formedness errors. Records are handed out per 64 KiB chunk parsed.
+    well-formedness errors. Records are handed out per 64 KiB chunk parsed: time grows with
+    the file's size and memory with the largest record (MAX_RECORD), never with the file, and
+    pathological markup (MAX_MARKUP, MAX_DEPTH) refuses the file instead of stalling the sync.
+    One instance reads one file once.
     """
 
     def __init__(self, name: str, root: str, record: str, count: str) -> None:
         self.name, self.root, self.record, self.count = name, root, record, count
         self.declared: int | None = None
+        self._parser = expat.ParserCreate()
+        self._record_at = 0  # byte offset where the open record started
         self._depth = 0
         self._values: dict[str, str] | None = None
         self._problem: tuple[str, str] | None = None  # (code, detail) of the record
@@ -867,7 +880,7 @@ class _XmlRecords:
         With `final` false the file may be cut anywhere (still being written): only what is
         already there is judged.
         """
-        parser = expat.ParserCreate()
+        parser = self._parser
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.buffer_text = True
         parser.StartDoctypeDeclHandler = self._refuse_doctype
@@ -875,6 +888,7 @@ class _XmlRecords:
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._chars
+        fed = 0
         with path.open("rb") as fh:
             while True:
                 chunk = fh.read(_CHUNK)
@@ -884,6 +898,18 @@ class _XmlRecords:
                     parser.Parse(chunk, not chunk)
                 except expat.ExpatError as exc:
                     raise self._problem_at(exc) from None
+                fed += len(chunk)
+                # Bytes expat holds as one unfinished token (it resumes at its start).
+                if fed - max(parser.CurrentByteIndex, 0) > MAX_MARKUP:
+                    raise _FileProblem(
+                        Reason(
+                            "file",
+                            "markup_too_long",
+                            f"{self.name}: a comment, tag or instruction starting at byte "
+                            f"{max(parser.CurrentByteIndex, 0)} runs over {MAX_MARKUP} bytes; "
+                            "ask the source to re-issue the file",
+                        )
+                    )
                 ready, self._ready = self._ready, []
                 yield from ready
                 if not chunk:
@@ -912,6 +938,15 @@ class _XmlRecords:
     def _start(self, name: str, _attributes: dict[str, str]) -> None:
         self._depth += 1
         depth = self._depth
+        if depth > MAX_DEPTH:
+            raise _FileProblem(
+                Reason(
+                    "file",
+                    "too_deep",
+                    f"{self.name}: elements nest deeper than {MAX_DEPTH} levels at line "
+                    f"{self._parser.CurrentLineNumber}; ask the source to re-issue the file",
+                )
+            )
         if depth == 1 and name != self.root:
             raise _FileProblem(
                 Reason(
@@ -923,15 +958,25 @@ class _XmlRecords:
         if depth == 2:
             if name == self.record:
                 self._values, self._problem = {}, None
+                self._record_at = self._parser.CurrentByteIndex
             elif name == self.count:
                 self._count_text = []
         elif depth == 3 and self._values is not None:
+            if self._record_too_long():
+                return  # nothing more of it is kept
             if name in self._values:
                 self._problem = self._problem or ("repeated_element", f"<{name}> appears twice")
             self._field, self._text, self._size = name, [], 0
         elif depth > 3 and self._values is not None:
             nested = f"element <{name}> inside <{self._field}>"
             self._problem = self._problem or ("nested_element", nested)
+
+    def _record_too_long(self) -> bool:
+        if self._parser.CurrentByteIndex - self._record_at <= MAX_RECORD:
+            return False
+        too_long = f"the record is over {MAX_RECORD} bytes"
+        self._problem = self._problem or ("record_too_long", too_long)
+        return True
 
     def _chars(self, data: str) -> None:
         if self._depth == 3 and self._field is not None:
@@ -950,6 +995,7 @@ class _XmlRecords:
             self._values.setdefault(name, "".join(self._text))
             self._field = None
         elif depth == 2 and name == self.record and self._values is not None:
+            self._record_too_long()
             self._ready.append((self._values, self._problem))
             self._values = None
         elif depth == 2 and name == self.count and self._count_text is not None:

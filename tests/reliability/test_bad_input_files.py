@@ -247,6 +247,7 @@ RECORDS: list[tuple[str, bytes, str | None]] = [
     ("unknown element", RECORD.replace(b"</HoSo>", "<GhiChu>gọi lại</GhiChu></HoSo>".encode()), None),
     ("CDATA and character references", RECORD.replace(NAME.encode(), b"<![CDATA[\xc4\x90\xc4\x83ng]]> k&#253; gi&#xE1;"), None),
     ("attributes on values", RECORD.replace(b"<NgayNhan>", b'<NgayNhan kieu="gio">'), None),
+    ("record over 1 MiB", RECORD.replace(b"</HoSo>", b"".join(b"<X%d>%s</X%d>" % (i, b"x" * 99_000, i) for i in range(12)) + b"</HoSo>"), "record:record_too_long"),
 ]  # fmt: skip
 
 
@@ -568,6 +569,11 @@ FILES: list[File] = [
     File("xml count in Arabic-Indic digits", XML, written(TWO_RECORDS.replace(b"<TongSo>2<", "<TongSo>٢<".encode())), "file:bad_count", "is not a number of records"),
     File("xml count of 5,000 digits", XML, written(TWO_RECORDS.replace(b"<TongSo>2<", b"<TongSo>" + b"9" * 5000 + b"<")), "file:bad_count", "is not a number of records"),
     File("xml count given twice", XML, written(TWO_RECORDS.replace(b"<TongSo>2</TongSo>", b"<TongSo>2</TongSo><TongSo>2</TongSo>")), "file:bad_count", "<TongSo> appears twice"),
+    # XML whose shape would cost time or memory without bound: refused whole, at once
+    File("xml comment of 3 MiB", XML, written(TWO_RECORDS.replace(b"<TongSo>", b"<!--" + b"x" * (3 << 20) + b"--><TongSo>")), "file:markup_too_long", "runs over 1048576 bytes"),
+    File("xml attribute of 3 MiB", XML, written(TWO_RECORDS.replace(b"<HoSo>", b'<HoSo ghichu="' + b"x" * (3 << 20) + b'">', 1)), "file:markup_too_long", "a comment, tag or instruction"),
+    File("xml instruction of 3 MiB", XML, written(TWO_RECORDS.replace(b"<TongSo>", b"<?note " + b"x" * (3 << 20) + b"?><TongSo>")), "file:markup_too_long", "runs over"),
+    File("xml nested 100,000 deep", XML, written(TWO_RECORDS.replace(b"</HoSo>", b"<a>" * 100_000 + b"</a>" * 100_000 + b"</HoSo>", 1)), "file:too_deep", "deeper than 32 levels"),
     File("xml in UTF-16", XML, written(TWO_RECORDS.decode().replace("UTF-8", "UTF-16").encode("utf-16")), "file:bad_encoding", "UTF-16"),
     File("xml random bytes", XML, written(NOISE), "file:malformed_xml", "not well-formed"),
     File("xml zip archive", XML, written(zipped(TWO_RECORDS)), "file:malformed_xml", "not well-formed"),
