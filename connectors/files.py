@@ -46,7 +46,9 @@ id is implausible (blank, with spaces or control characters, over 128 characters
 origin `<file>#row<n>` instead: it is rejected anyway, and its key stays printable and unique.
 A new content under a file's name (a corrected re-issue) replaces the old one whole: as it is
 read from its start, the quarantine entries of the old one under `<file>#` are resolved (the
-batch `settles` them), and the lines still bad are held again.
+batch `settles` them), and the lines still bad are held again. In these keys `<file>` is the
+name with `#`, `%` and `~` escaped, a long name its head and digest (`_name_key`): a key names
+one file and one line however long the name, and settling one file's name touches no other's.
 
 **One id, one record per file.** When an id appears on several rows of one file, its row with the
 newest version (`version_column`; the last of equal ones, an unreadable version counting as
@@ -55,7 +57,8 @@ the rows, as the registry would have replaced them anyway. Quarantining them wou
 dossier twice against the source's own count. The outcome depends on the file alone, never on
 batch sizes or on where a crashed run resumed.
 
-Memory is bounded by the batch size (rows are streamed; a line or an XML value is capped), plus
+Memory is bounded by the batch size (rows are streamed; a line, an XML value or record is capped;
+XML markup that would make expat rescan without end refuses the file), plus
 the manifest and, while a file is read, the id and version of each of its records.
 `count(period)` streams the files too, but remembers the ids it counted.
 """
@@ -69,6 +72,7 @@ import os
 import re
 import stat
 import tempfile
+import traceback
 from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -94,12 +98,26 @@ MANIFEST_VERSION = 1
 SUFFIXES = (".csv", ".xml")
 MAX_LINE = 1 << 20  # bytes; a longer CSV line is rejected, not held in memory
 MAX_VALUE = 100_000  # characters of one XML value, same reason
+# A longer file name stands in quarantine keys as its head and digest (see `_name_key`):
+# `<head>~<sha256>#row<n>` stays well within the registry's 128-character keys.
+MAX_NAME_IN_KEY = 100
+_NAME_HEAD = 40
 _CHUNK = 1 << 16
+# XML guards. expat re-scans a token cut by a chunk's end from its start at every chunk (expat
+# before 2.6 has no reparse deferral): one huge comment, tag or instruction costs the square of
+# its size, so markup over MAX_MARKUP refuses the file. A record over MAX_RECORD bytes is
+# rejected (its values are no longer kept), and nesting deeper than MAX_DEPTH refuses the file.
+MAX_MARKUP = 1 << 20
+MAX_RECORD = 1 << 20
+MAX_DEPTH = 32
 _BOM = b"\xef\xbb\xbf"
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 (and UTF-32 LE): never a UTF-8 export
 # A field may fill a whole line: past csv's default limit (128 KiB) a long value would be
 # reported as broken CSV. The limit is process-wide, so it is only ever raised.
 csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE))
+# A row or record count in a trailer or count element: ASCII digits, a bounded number of them.
+# (int() also takes "٣", "３", "1_0" and " +3 "; "²".isdigit() is true yet int("²") fails.)
+_COUNT = re.compile(r"[0-9]{1,12}")
 # 9+ digit runs (citizen IDs, tax codes, 0101234567-001) in text kept from unreadable lines.
 _IDENTIFIER_LIKE = re.compile(r"(?<!\d)\d{9,}(?:-\d{3})?(?!\d)")
 
@@ -280,6 +298,8 @@ class FileDropConnector(Connector):
     def parse_time(self, value: str) -> datetime:
         """A native time in one of `time_formats` (naive local time); ValueError otherwise."""
         text = value.strip()
+        if not text.isascii():  # strptime reads "٢٠٢٦" (or "２０２６") as 2026
+            raise ValueError(f"{value!r} is not written in ASCII digits")
         for pattern in self.time_formats:
             try:
                 return datetime.strptime(text, pattern)
@@ -337,12 +357,17 @@ class FileDropConnector(Connector):
                         settles.append(_origins(snapshot.name))
                     current = {"name": snapshot.name, "sha256": snapshot.sha256, "row": start}
                     manifest.current = current
-                    for number, raw in self._records(snapshot, envelope, start):
-                        pending.append(raw)
-                        current["row"] = number
-                        if len(pending) >= limit:
-                            yield Batch(pending, manifest.cursor(), tuple(settles))
-                            pending, moved, settles = [], False, []
+                    try:
+                        for number, raw in self._records(snapshot, envelope, start):
+                            pending.append(raw)
+                            current["row"] = number
+                            if len(pending) >= limit:
+                                yield Batch(pending, manifest.cursor(), tuple(settles))
+                                pending, moved, settles = [], False, []
+                    except Exception as exc:  # as in _envelope
+                        # The records read before stay: each was read whole and judged alone.
+                        reason = _unreadable_content(snapshot.name, exc)
+                        pending.append(self._file_rejected(snapshot.name, reason))
                     manifest.finish(snapshot)
                     moved = True
                 snapshot.path.unlink()
@@ -370,9 +395,15 @@ class FileDropConnector(Connector):
                 if envelope.complete and envelope.problem is None:
                     # A repeated id is one dossier: every row of it counts once, by its id.
                     envelope = replace(envelope, superseded={})
-                    for _, raw in self._records(snapshot, envelope, 0):
-                        if raw.source_id is not None and self._received_in(raw, period):
-                            counted.add(raw.source_id)
+                    of_file: set[str] = set()
+                    try:
+                        for _, raw in self._records(snapshot, envelope, 0):
+                            if raw.source_id is not None and self._received_in(raw, period):
+                                of_file.add(raw.source_id)
+                    except Exception as exc:  # as in read: set aside, not counted
+                        _unreadable_content(snapshot.name, exc)
+                    else:
+                        counted |= of_file
                 snapshot.path.unlink()
         return len(counted)
 
@@ -448,7 +479,7 @@ class FileDropConnector(Connector):
 
     def _file_rejected(self, name: str, reason: Reason) -> RawRecord:
         log.warning("source %r: %s", self.source, reason.message)
-        return RawRecord(f"{name}#file", {ORIGIN: name, REJECTED: reason.as_dict()})
+        return RawRecord(f"{_name_key(name)}#file", {ORIGIN: name, REJECTED: reason.as_dict()})
 
     # -- envelopes --------------------------------------------------------------------------
     def _envelope(self, snapshot: _Snapshot) -> _Envelope:
@@ -458,6 +489,8 @@ class FileDropConnector(Connector):
             return self._csv_envelope(snapshot)
         except _FileProblem as problem:
             return _Envelope(True, problem.reason)
+        except Exception as exc:  # one file no rule foresaw must not stop the sync
+            return _Envelope(True, _unreadable_content(snapshot.name, exc))
 
     def _csv_envelope(self, snapshot: _Snapshot) -> _Envelope:
         name = snapshot.name
@@ -516,8 +549,9 @@ class FileDropConnector(Connector):
         return key, values[header.index(self.version_column)]
 
     def _plausible_key(self, value: str | None) -> str | None:
+        # Never "#": it separates a file's name from the line in origin keys (`_origin_key`).
         key = (value or "").strip()
-        return key if self._key.fullmatch(key) else None
+        return key if self._key.fullmatch(key) and "#" not in key else None
 
     def _trailer(self, line: bytes | None, name: str) -> int | None:
         """The row count of a trailer line, or None when the line is no trailer."""
@@ -527,13 +561,14 @@ class FileDropConnector(Connector):
             return None
         if not fields or fields[0].strip() != self.csv_trailer:
             return None
-        if len(fields) != 2 or not fields[1].strip().isdigit():
+        if len(fields) != 2 or not _COUNT.fullmatch(fields[1].strip()):
             raise _FileProblem(
                 Reason(
                     "file",
                     "bad_trailer",
                     f"{name}: trailer {','.join(fields)[:80]!r} is not "
-                    f"'{self.csv_trailer}{self.csv_delimiter}<rows>'",
+                    f"'{self.csv_trailer}{self.csv_delimiter}<rows>' (rows: 1 to 12 digits "
+                    "0-9); ask the source to re-issue the file",
                 )
             )
         return int(fields[1])
@@ -659,12 +694,13 @@ class FileDropConnector(Connector):
         origin = f"{name}#row{number}"
         if line is None:
             message = f"row {number} of {name} is over {MAX_LINE} bytes"
-            return self._line_rejected(origin, header, "", "line_too_long", message)
+            return self._line_rejected(name, number, header, "", "line_too_long", message)
         try:
             text = line.decode()
         except UnicodeDecodeError as exc:
             return self._line_rejected(
-                origin,
+                name,
+                number,
                 header,
                 line.decode(errors="backslashreplace"),
                 "invalid_encoding",
@@ -675,7 +711,8 @@ class FileDropConnector(Connector):
             values = next(csv.reader([text], delimiter=self.csv_delimiter, strict=True))
         except csv.Error as exc:
             return self._line_rejected(
-                origin,
+                name,
+                number,
                 header,
                 text,
                 "broken_csv",
@@ -683,7 +720,8 @@ class FileDropConnector(Connector):
             )
         if len(values) != len(header):
             return self._line_rejected(
-                origin,
+                name,
+                number,
                 header,
                 text,
                 "field_count",
@@ -692,20 +730,21 @@ class FileDropConnector(Connector):
             )
         payload: dict[str, Any] = {k: (v or None) for k, v in zip(header, values, strict=True)}
         payload[ORIGIN] = origin
-        return RawRecord(self._plausible_key(payload[self.key_column]) or origin, payload)
+        key = self._plausible_key(payload[self.key_column])
+        return RawRecord(key or _origin_key(name, number), payload)
 
     def _line_rejected(
-        self, origin: str, header: tuple[str, ...], text: str, code: str, message: str
+        self, name: str, number: int, header: tuple[str, ...], text: str, code: str, message: str
     ) -> RawRecord:
         # A line that cannot be split into columns cannot have its identifiers hashed field
         # by field: keep it for the operator with every identifier-like digit run masked.
         masked = _IDENTIFIER_LIKE.sub("<masked>", text)[:2000]
         payload = {
-            ORIGIN: origin,
+            ORIGIN: f"{name}#row{number}",
             REJECTED: Reason("record", code, message).as_dict(),
             TEXT: masked,
         }
-        return RawRecord(self._recover_key(text, header) or origin, payload)
+        return RawRecord(self._recover_key(text, header) or _origin_key(name, number), payload)
 
     def _recover_key(self, text: str, header: tuple[str, ...]) -> str | None:
         """The record's id, when the fields up to its column are plainly intact."""
@@ -713,8 +752,7 @@ class FileDropConnector(Connector):
         parts = text.split(self.csv_delimiter)
         if index >= len(parts) or '"' in self.csv_delimiter.join(parts[: index + 1]):
             return None
-        key = parts[index].strip()
-        return key if self._key.fullmatch(key) else None
+        return self._plausible_key(parts[index])
 
     def _xml_record(
         self, name: str, number: int, values: dict[str, str], problem: tuple[str, str] | None
@@ -727,12 +765,68 @@ class FileDropConnector(Connector):
             code, detail = problem
             message = f"record {number} of {name}: {detail}"
             payload[REJECTED] = Reason("record", code, message).as_dict()
-        return RawRecord(self._plausible_key(payload.get(self.key_column)) or origin, payload)
+        key = self._plausible_key(payload.get(self.key_column))
+        return RawRecord(key or _origin_key(name, number), payload)
+
+
+def _name_key(name: str) -> str:
+    """A file's name as its quarantine keys hold it: one name, one form, and never too long.
+
+    `#`, `%` and `~` are escaped (`%23`, `%25`, `%7E`), so `<name>#` can only start keys of that
+    very file (not those of a file named `<name>#2.csv`). A name longer than MAX_NAME_IN_KEY
+    characters escaped, or not UTF-8, becomes its first characters, `~` and the SHA-256 of its
+    bytes: keys stay within the registry's 128 characters, distinct for every name.
+    """
+    escaped = name.replace("%", "%25").replace("#", "%23").replace("~", "%7E")
+    if len(escaped) <= MAX_NAME_IN_KEY and _is_utf8(name):
+        return escaped
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()
+    return f"{_shown(escaped)[:_NAME_HEAD]}~{digest}"
+
+
+def _origin_key(name: str, number: int) -> str:
+    """The quarantine key of row `number` of a file when the row has no plausible id."""
+    return f"{_name_key(name)}#row{number}"
 
 
 def _origins(name: str) -> str:
     """The quarantine-key prefix of what a file's lines and envelope are kept under."""
-    return f"{name}#"
+    return f"{_name_key(name)}#"
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a listed name was UTF-8 (undecodable bytes arrive as lone surrogates)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A listed name as text, its bytes that are not UTF-8 shown as `\\xNN`."""
+    return os.fsencode(name).decode(errors="backslashreplace")
+
+
+def _unreadable_content(name: str, exc: Exception) -> Reason:
+    """The reason a file is set aside when reading it failed in a way no rule here foresaw."""
+    # Where it failed, never the exception's text: it may quote the file's personal data.
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    log.error(
+        "%s: %s raised at %s:%s in %s while reading it; the file is set aside",
+        name,
+        type(exc).__name__,
+        where.filename,
+        where.lineno,
+        where.name,
+    )
+    return Reason(
+        "file",
+        "unreadable_content",
+        f"{name}: its content cannot be read ({type(exc).__name__}, a case the connector does "
+        "not handle); the file is set aside and the other files load: ask the source to "
+        "re-issue it, and report it with the file to the connector's maintainers",
+    )
 
 
 def _unreadable(listed: _Listed, exc: OSError) -> Reason:
@@ -763,12 +857,17 @@ class _XmlRecords:
 
     A DOCTYPE is refused as soon as it starts, so no entity is ever declared: entity expansion
     (billion laughs) and external entities (XXE) cannot happen, and undeclared entities are
-    well-formedness errors. Records are handed out per 64 KiB chunk parsed.
+    well-formedness errors. Records are handed out per 64 KiB chunk parsed: time grows with
+    the file's size and memory with the largest record (MAX_RECORD), never with the file, and
+    pathological markup (MAX_MARKUP, MAX_DEPTH) refuses the file instead of stalling the sync.
+    One instance reads one file once.
     """
 
     def __init__(self, name: str, root: str, record: str, count: str) -> None:
         self.name, self.root, self.record, self.count = name, root, record, count
         self.declared: int | None = None
+        self._parser = expat.ParserCreate()
+        self._record_at = 0  # byte offset where the open record started
         self._depth = 0
         self._values: dict[str, str] | None = None
         self._problem: tuple[str, str] | None = None  # (code, detail) of the record
@@ -786,7 +885,7 @@ class _XmlRecords:
         With `final` false the file may be cut anywhere (still being written): only what is
         already there is judged.
         """
-        parser = expat.ParserCreate()
+        parser = self._parser
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.buffer_text = True
         parser.StartDoctypeDeclHandler = self._refuse_doctype
@@ -794,6 +893,7 @@ class _XmlRecords:
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._chars
+        fed = 0
         with path.open("rb") as fh:
             while True:
                 chunk = fh.read(_CHUNK)
@@ -803,6 +903,18 @@ class _XmlRecords:
                     parser.Parse(chunk, not chunk)
                 except expat.ExpatError as exc:
                     raise self._problem_at(exc) from None
+                fed += len(chunk)
+                # Bytes expat holds as one unfinished token (it resumes at its start).
+                if fed - max(parser.CurrentByteIndex, 0) > MAX_MARKUP:
+                    raise _FileProblem(
+                        Reason(
+                            "file",
+                            "markup_too_long",
+                            f"{self.name}: a comment, tag or instruction starting at byte "
+                            f"{max(parser.CurrentByteIndex, 0)} runs over {MAX_MARKUP} bytes; "
+                            "ask the source to re-issue the file",
+                        )
+                    )
                 ready, self._ready = self._ready, []
                 yield from ready
                 if not chunk:
@@ -831,6 +943,15 @@ class _XmlRecords:
     def _start(self, name: str, _attributes: dict[str, str]) -> None:
         self._depth += 1
         depth = self._depth
+        if depth > MAX_DEPTH:
+            raise _FileProblem(
+                Reason(
+                    "file",
+                    "too_deep",
+                    f"{self.name}: elements nest deeper than {MAX_DEPTH} levels at line "
+                    f"{self._parser.CurrentLineNumber}; ask the source to re-issue the file",
+                )
+            )
         if depth == 1 and name != self.root:
             raise _FileProblem(
                 Reason(
@@ -842,15 +963,25 @@ class _XmlRecords:
         if depth == 2:
             if name == self.record:
                 self._values, self._problem = {}, None
+                self._record_at = self._parser.CurrentByteIndex
             elif name == self.count:
                 self._count_text = []
         elif depth == 3 and self._values is not None:
+            if self._record_too_long():
+                return  # nothing more of it is kept
             if name in self._values:
                 self._problem = self._problem or ("repeated_element", f"<{name}> appears twice")
             self._field, self._text, self._size = name, [], 0
         elif depth > 3 and self._values is not None:
             nested = f"element <{name}> inside <{self._field}>"
             self._problem = self._problem or ("nested_element", nested)
+
+    def _record_too_long(self) -> bool:
+        if self._parser.CurrentByteIndex - self._record_at <= MAX_RECORD:
+            return False
+        too_long = f"the record is over {MAX_RECORD} bytes"
+        self._problem = self._problem or ("record_too_long", too_long)
+        return True
 
     def _chars(self, data: str) -> None:
         if self._depth == 3 and self._field is not None:
@@ -860,8 +991,8 @@ class _XmlRecords:
                 self._problem = self._problem or ("value_too_long", too_long)
             else:
                 self._text.append(data)
-        elif self._depth == 2 and self._count_text is not None:
-            self._count_text.append(data)
+        elif self._depth == 2 and self._count_text is not None and len(self._count_text) < 64:
+            self._count_text.append(data)  # (a longer count is refused anyway: memory bounded)
 
     def _end(self, name: str) -> None:
         depth, self._depth = self._depth, self._depth - 1
@@ -869,9 +1000,20 @@ class _XmlRecords:
             self._values.setdefault(name, "".join(self._text))
             self._field = None
         elif depth == 2 and name == self.record and self._values is not None:
+            self._record_too_long()
             self._ready.append((self._values, self._problem))
             self._values = None
         elif depth == 2 and name == self.count and self._count_text is not None:
             text = "".join(self._count_text).strip()
-            self.declared = int(text) if text.isdigit() else None
+            if self.declared is not None or not _COUNT.fullmatch(text):
+                what = "appears twice" if self.declared is not None else f"{text[:40]!r}"
+                raise _FileProblem(
+                    Reason(
+                        "file",
+                        "bad_count",
+                        f"{self.name}: <{self.count}> {what} is not a number of records (1 to "
+                        "12 digits 0-9); ask the source to re-issue the file",
+                    )
+                )
+            self.declared = int(text)
             self._count_text = None

@@ -180,6 +180,9 @@ class FinanceConnector(FileDropConnector):
         native = row["LoaiDoiTuong"]
         if native is not None:
             try:
+                # ASCII digits only: int() also reads "٢", "２" and "0_2" as 2.
+                if not _COUNT.fullmatch(native.strip()):
+                    raise ValueError(native)
                 fields["applicant_type"] = ApplicantType.from_code(int(native))
             except (KeyError, ValueError):
                 problems.append(

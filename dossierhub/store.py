@@ -165,10 +165,22 @@ class Rejection:
     reasons: list[Reason]
 
 
+QUARANTINE_KEY_LENGTH = 128  # quarantine.source_id
+
+
 def quarantine_key(raw: RawRecord) -> str:
-    """The quarantine key of a record; a record without an id is keyed by its content."""
+    """The quarantine key of a record; a record without an id is keyed by its content.
+
+    An id longer than the key column keeps its head and gains the SHA-256 of the whole id, so
+    two long ids sharing their first characters stay two entries.
+    """
     if raw.source_id:
-        return raw.source_id[:128]
+        if len(raw.source_id) <= QUARANTINE_KEY_LENGTH:
+            return raw.source_id
+        digest = (
+            "~sha256:" + hashlib.sha256(raw.source_id.encode(errors="surrogatepass")).hexdigest()
+        )
+        return raw.source_id[: QUARANTINE_KEY_LENGTH - len(digest)] + digest
     body = json.dumps(jsonable(raw.payload), sort_keys=True, ensure_ascii=False)
     return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 

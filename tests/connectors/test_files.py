@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -455,9 +454,7 @@ def test_xml_declaring_entities_is_refused_whole_without_expanding_them(
     put(tmp_path, "d_20260305.xml", xml_file([external], prolog=prolog))
     put(tmp_path, "d_20260306.xml", xml_file(rows(2, day=6)))
 
-    started = time.monotonic()
     result = sync(registry, tmp_path)
-    assert time.monotonic() - started < 5
     assert (result.inserted, result.quarantined) == (2, 2)
     found = quarantined(registry)
     assert {key: reason for key, (reason, _) in found.items()} == {
@@ -525,3 +522,58 @@ def test_unreadable_file_is_reported_and_tried_again_next_run(
     put(tmp_path, "gone.csv", csv_file(rows(3, day=4)))
     assert sync(registry, tmp_path).inserted == 3
     assert quarantined(registry) == {}  # readable at last: the report is settled
+
+
+def test_long_or_odd_file_names_keep_every_bad_line_apart_and_settle_only_their_own_file(
+    registry: Engine, tmp_path: Path
+) -> None:
+    long_a = "d_20260303_" + "x" * 150 + ".csv"  # keys once cut at 128 characters collided
+    long_b = "d_20260303_" + "x" * 150 + "_b.csv"  # shares its first 160 characters with long_a
+    plain, tricky = "X.csv", "X.csv#2.csv"  # a prefix of the other's keys, once
+    put(tmp_path, long_a, csv_file([no_id(1), row(2), no_id(3)]))
+    put(tmp_path, long_b, csv_file([no_id(1)]))
+    put(tmp_path, plain, csv_file([no_id(1), row(2, day=4)]))
+    put(tmp_path, tricky, csv_file([no_id(1), row(2, day=5)]))
+    assert sync(registry, tmp_path).quarantined == 5
+    found = quarantined(registry)
+    assert len(found) == 5
+    assert all(len(key) <= 128 for key in found)
+    origins = sorted(payload[files.ORIGIN] for _, payload in found.values())
+    assert origins == sorted(
+        [f"{long_a}#row1", f"{long_a}#row3", f"{long_b}#row1", f"{plain}#row1", f"{tricky}#row1"]
+    )
+
+    # Re-issued fixed: each settles its own entries, and no other file's.
+    put(tmp_path, plain, csv_file([row(1, day=4), row(2, day=4)]))
+    put(tmp_path, long_a, csv_file([row(1), row(2), row(3)]))
+    sync(registry, tmp_path)
+    left = sorted(payload[files.ORIGIN] for _, payload in quarantined(registry).values())
+    assert left == sorted([f"{long_b}#row1", f"{tricky}#row1"])
+
+
+class FailsOnRow3(Drop):
+    """Reading row 3 of any file fails in a way no rule foresaw (a bug, not bad data)."""
+
+    def _csv_record(
+        self, name: str, number: int, header: tuple[str, ...], line: bytes | None
+    ) -> RawRecord:
+        if number == 3:
+            raise RuntimeError("unforeseen")
+        return super()._csv_record(name, number, header, line)
+
+
+def test_a_file_failing_midway_is_set_aside_and_the_sync_goes_on(
+    registry: Engine, tmp_path: Path
+) -> None:
+    put(tmp_path, "d_20260303.csv", csv_file(rows(5)))
+    put(tmp_path, "d_20260304.csv", csv_file(rows(2, day=4)))
+    source = FailsOnRow3(drop(tmp_path, batch_size=2).context)
+    result = sync_source(registry, source)
+    assert result.status == "succeeded"
+    # The first two rows were read whole, and stay; the file is reported; the next one loads.
+    assert (result.inserted, result.quarantined) == (4, 1)
+    assert {k: reason for k, (reason, _) in quarantined(registry).items()} == {
+        "d_20260303.csv#file": "file:unreadable_content"
+    }
+    assert source.count(None) == 2
+    assert sync_source(registry, source).rows_read == 0  # set aside: not read again
