@@ -20,12 +20,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from connectors.base import Period
+from connectors.base import Connector, Period
 from dossierhub import export, stats, store
 from dossierhub.cli_api import serve, tokens_app
 from dossierhub.errors import DossierHubError
 from dossierhub.settings import Settings, SourceConfig, load_sources
-from dossierhub.sources import open_connector, source_config
+from dossierhub.sources import open_connector, source_config, source_counters
 from dossierhub.sync import SyncResult, retry_quarantine, sync_source
 from models import migrate
 from models.tables import dossier, quarantine, sync_run
@@ -182,10 +182,20 @@ def sync(
         configs = load_sources(settings.sources_file)
     else:
         configs = {source: source_config(settings, source)}
-    results = [
-        _run_sync(settings, engine, name, config, full_refresh) for name, config in configs.items()
-    ]
+    results = []
+    failed = []
+    for name, config in configs.items():
+        try:
+            results.append(_run_sync(settings, engine, name, config, full_refresh))
+        except DossierHubError as exc:
+            if source is not None:
+                raise
+            failed.append(name)  # one broken source must not keep the others from syncing
+            err.print(f"[red]error:[/] {exc}", highlight=False)
     _emit([_summary(r) for r in results], fmt, "sync")
+    if failed:
+        err.print(f"[red]not synced:[/] {', '.join(failed)}", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -198,6 +208,7 @@ def sources(fmt: FormatOption = Format.table) -> None:
             "connector": c.connector,
             "schedule": c.schedule,
             "description": c.description,
+            "status": f"broken: {c.problem}" if c.problem else "ok",
         }
         for name, c in load_sources(settings.sources_file).items()
     ]
@@ -425,17 +436,13 @@ def reconcile(
         _period(period)
     settings = _settings()
     engine = _registry(settings)
-    counters = {}
-    connectors = []
-    for name, config in load_sources(settings.sources_file).items():
-        connector = open_connector(settings, name, config)
-        connectors.append(connector)
-        counters[name] = connector.count
-    try:
+    configs = load_sources(settings.sources_file)
+
+    def opener(name: str) -> Connector:
+        return open_connector(settings, name, configs[name])
+
+    with source_counters(configs, opener) as counters:
         rows = stats.reconcile(engine, counters=counters, period_text=period)
-    finally:
-        for connector in connectors:
-            connector.close()
     keep = (
         "source_system",
         "period",

@@ -6,11 +6,13 @@ agency can ship its connector as a package of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from importlib.metadata import entry_points
 
-from connectors.base import Connector, ConnectorContext
-from dossierhub.errors import ConfigError
+from connectors.base import Connector, ConnectorContext, Period
+from dossierhub.errors import ConfigError, DossierHubError
 from dossierhub.settings import Settings, SourceConfig, load_sources
 
 GROUP = "dossierhub.connectors"
@@ -55,6 +57,9 @@ def open_connector(
     """A connector for a configured source; `overrides` replace settings (e.g. from Airflow)."""
     config = config or source_config(settings, name)
     merged = {**config.settings, **(overrides or {})}
+    problem = config.problem_unless_given(overrides or {})
+    if problem:
+        raise ConfigError(problem)
     if settings.mode != "demo":
         placeholders = [key for key, value in merged.items() if PLACEHOLDER in str(value)]
         if placeholders:
@@ -74,3 +79,39 @@ def open_connector(
             partition=partition,
         )
     )
+
+
+Counter = Callable[[Period | None], int]
+
+
+@contextmanager
+def source_counters(
+    names: Iterable[str], opener: Callable[[str], Connector]
+) -> Iterator[dict[str, Counter]]:
+    """Each source's `count`, for a reconciliation snapshot, and the connectors closed after.
+
+    A source that cannot be opened (a broken entry in the sources file, say) counts by raising
+    its error, so the snapshot records its problem and the other sources are still counted.
+    """
+    opened: list[Connector] = []
+    counters: dict[str, Counter] = {}
+    try:
+        for name in names:
+            try:
+                connector = opener(name)
+            except DossierHubError as exc:
+                counters[name] = _failing(exc)
+                continue
+            opened.append(connector)
+            counters[name] = connector.count
+        yield counters
+    finally:
+        for connector in opened:
+            connector.close()
+
+
+def _failing(error: DossierHubError) -> Counter:
+    def count(_period: Period | None) -> int:
+        raise error
+
+    return count

@@ -200,6 +200,43 @@ def test_missing_environment_variable_in_sources_file_is_named(
     assert "source 'tax' setting 'url' needs the environment variable TAX_URL" in result.stderr
 
 
+def test_unset_variable_breaks_only_the_source_that_needs_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    sources = Path(env["DOSSIERHUB_SOURCES_FILE"])
+    sources.write_text(
+        sources.read_text(encoding="utf-8")
+        + "  land:\n    connector: land\n    settings:\n      url: ${LAND_URL}\n",
+        encoding="utf-8",
+    )
+    problem = "source 'land' setting 'url' needs the environment variable LAND_URL"
+    assert (
+        run(["simulate", "tax", "--url", env["TAX_URL"], "--rows", "50"], env, tmp_path).returncode
+        == 0
+    )
+    run(["db", "upgrade"], env, tmp_path)
+
+    listed = run(["sources", "--format", "json"], env, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    status = {row["source"]: row["status"] for row in json.loads(listed.stdout)}
+    assert status["tax"] == "ok" and problem in status["land"]
+
+    assert run(["sync", "tax"], env, tmp_path).returncode == 0
+    one = run(["sync", "land"], env, tmp_path)
+    assert one.returncode == 1 and problem in one.stderr
+
+    every = run(["sync", "--all", "--format", "json"], env, tmp_path)
+    assert every.returncode == 1
+    assert problem in every.stderr and "Traceback" not in every.stderr
+    assert [r["source"] for r in json.loads(every.stdout)] == ["tax"]
+
+    reconciled = run(["reconcile", "--format", "json"], env, tmp_path)
+    assert reconciled.returncode == 0, reconciled.stderr
+    rows = {r["source_system"]: r for r in json.loads(reconciled.stdout)}
+    assert rows["tax"]["source_count"] == 50 and rows["tax"]["error"] is None
+    assert rows["land"]["source_count"] is None and problem in rows["land"]["error"]
+
+
 def test_demo_builds_syncs_and_balances(tmp_path: Path) -> None:
     result = run(["demo", "--rows", "400"], {}, tmp_path)
     assert result.returncode == 0, result.stderr
