@@ -25,6 +25,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
 
 from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, Period, RawRecord
+from connectors.masking import first_line as _first_line
+from connectors.masking import mask_url
 from dossierhub.errors import ConfigError, FatalSourceError
 
 
@@ -33,12 +35,14 @@ class SqlSettings(BaseModel):
     table: str | None = None  # defaults to the connector's declared table
 
 
-def safe_url(url: SecretStr) -> str:
-    """The URL with its password masked, fit for messages and logs."""
+def safe_url(url: SecretStr | str) -> str:
+    """The database URL with its password and secret query parameters masked (messages, logs)."""
+    text = url.get_secret_value() if isinstance(url, SecretStr) else url
     try:
-        return make_url(url.get_secret_value()).render_as_string(hide_password=True)
+        make_url(text)
     except ArgumentError:
         return "<unparseable URL>"
+    return mask_url(text)
 
 
 class SqlConnector(Connector):
@@ -170,8 +174,3 @@ class SqlConnector(Connector):
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _first_line(exc: BaseException) -> str:
-    message = str(getattr(exc, "orig", None) or exc)
-    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__

@@ -36,11 +36,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError
 
 from connectors.base import Period
+from connectors.masking import mask_optional
 from dossierhub import linkage, stats, store, tokens
 from dossierhub.errors import ConfigError
 from dossierhub.settings import Settings
@@ -58,6 +59,8 @@ MAX_ID = 2**63 - 1  # BIGINT: a larger cursor could not be bound as a parameter
 EARLIEST_DAY = date(1900, 1, 1)
 LATEST_DAY = date(2199, 12, 31)
 PERIOD_PATTERN = r"^(19|20|21)\d{2}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
+# An error as served: secrets masked, even in rows stored before errors were masked on write.
+MaskedText = Annotated[str | None, AfterValidator(mask_optional)]
 SOURCE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
 # Free text filters: printable, no control characters (PostgreSQL refuses NUL in text).
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
@@ -184,7 +187,7 @@ class ReconciliationRow(ApiModel):
     registry_count: int
     quarantined: int
     gap: int | None = Field(description="What the source reports that the registry lacks.")
-    error: str | None
+    error: MaskedText
     taken_at: datetime
 
 
@@ -207,7 +210,7 @@ class Run(ApiModel):
     unchanged: int
     quarantined: int
     batches: int
-    error: str | None
+    error: MaskedText
 
 
 class QuarantineCount(ApiModel):
@@ -222,7 +225,7 @@ class SourceHealth(ApiModel):
     last_success: datetime | None = Field(description="When a sync last succeeded.")
     last_status: str | None
     last_finished: datetime | None
-    last_error: str | None
+    last_error: MaskedText
     quarantined: int = Field(description="Unresolved quarantined records.")
     quarantine_reasons: list[QuarantineCount]
     recent_runs: list[Run]

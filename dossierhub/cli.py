@@ -21,6 +21,7 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from connectors.base import Connector, Period
+from connectors.masking import mask_optional
 from dossierhub import export, stats, store
 from dossierhub.cli_api import serve, tokens_app
 from dossierhub.errors import DossierHubError
@@ -227,7 +228,8 @@ def runs(
     if source:
         query = query.where(sync_run.c.source_system == source)
     with engine.connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(query)]
+        # Masked again as shown: a run stored before errors were masked may hold a secret.
+        rows = [{**row._mapping, "error": mask_optional(row.error)} for row in conn.execute(query)]
     if fmt is Format.table:
         keep = (
             "id",

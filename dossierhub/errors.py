@@ -14,10 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.masking import mask_text
 
 
 class DossierHubError(Exception):
-    """Base of every error DossierHub raises on purpose."""
+    """Base of every error DossierHub raises on purpose; its message is masked when made."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask_text(a) if isinstance(a, str) else a for a in args))
 
 
 def close_match(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:

@@ -47,6 +47,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from connectors.base import Cursor, RawRecord, jsonable
+from connectors.masking import first_line, mask_text
+from connectors.sql import safe_url
 from dossierhub.errors import ConfigError, Reason, RegistryError, SyncLockedError
 from dossierhub.linkage import link_key
 from models.dossier import DossierRecord
@@ -74,11 +76,8 @@ def now() -> datetime:
 
 
 def safe_registry_url(url: SecretStr | str) -> str:
-    text = url.get_secret_value() if isinstance(url, SecretStr) else url
-    try:
-        return make_url(text).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
+    """The registry URL fit for messages and logs: password and secret parameters masked."""
+    return safe_url(url)
 
 
 def open_registry(url: SecretStr | str) -> Engine:
@@ -556,7 +555,7 @@ def finish_run(conn: Connection, *, run_id: int, status: str, error: str | None 
             status=status,
             finished_at=finished,
             duration_s=(finished - started).total_seconds(),
-            error=error[:4000] if error else None,
+            error=mask_text(error)[:4000] if error else None,  # never stored unmasked
         )
     )
 
@@ -665,9 +664,7 @@ def _locked(engine: Engine, source_system: str, partition: str) -> SyncLockedErr
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    message = str(getattr(exc, "orig", None) or exc).strip()
-    return message.splitlines()[0] if message else type(exc).__name__
+_first_line = first_line  # the masked first line of an error, for messages
 
 
 def analyze(engine: Engine) -> None:

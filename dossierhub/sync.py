@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from connectors.base import Batch, Connector, Cursor, RawRecord
+from connectors.masking import mask_text
 from dossierhub import store
 from dossierhub.errors import DossierHubError, Reason, RecordRejected
 from models.dossier import DossierRecord
@@ -236,4 +237,4 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     text: Any = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return mask_text(f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": "))
