@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dossierhub.errors import ConfigError, unknown_name
+from dossierhub.errors import ConfigError, close_match, unknown_name
 from dossierhub.privacy import DEMO_HASH_KEY, IdentifierHasher
 
 DEFAULT_REGISTRY_URL = "sqlite:///var/registry.db"
@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     hash_key: SecretStr = SecretStr(DEMO_HASH_KEY)
     mode: Literal["demo", "production"] = "production"
 
+    def model_post_init(self, context: Any, /) -> None:
+        misspelt = misspelt_variables(os.environ)
+        if misspelt:
+            name, meant = misspelt[0]
+            raise ConfigError(
+                f"environment variable {name} is not a DossierHub setting; did you mean "
+                f"{meant}? (rename it: as written it is ignored)"
+            )
+
     def hasher(self) -> IdentifierHasher:
         """The personal-identifier hasher; the demo key is refused outside demo mode."""
         key = self.hash_key.get_secret_value()
@@ -53,6 +62,24 @@ class Settings(BaseSettings):
             if len(key) < 32:
                 raise ConfigError("DOSSIERHUB_HASH_KEY is too short: use at least 32 characters")
         return IdentifierHasher(self.hash_key)
+
+
+def misspelt_variables(environ: Iterable[str]) -> list[tuple[str, str]]:
+    """(name, meant) for each DOSSIERHUB_* variable that looks like a typo of a setting's.
+
+    Other DOSSIERHUB_* variables (those a sources file reads, say) are left alone: only a name
+    close to a setting's is taken for a typo.
+    """
+    settings = {field.upper(): f"{ENV_PREFIX}{field.upper()}" for field in Settings.model_fields}
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.removeprefix(ENV_PREFIX) in settings:
+            continue
+        meant = close_match(upper.removeprefix(ENV_PREFIX), settings, cutoff=0.75)
+        if meant is not None:
+            found.append((name, settings[meant]))
+    return found
 
 
 class SourceConfig(BaseModel):

@@ -48,7 +48,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 
 from connectors.base import Cursor, RawRecord, jsonable
 from connectors.masking import first_line, mask_text
-from connectors.sql import safe_url
+from connectors.sql import safe_url, with_bundled_driver
 from dossierhub.errors import ConfigError, Reason, RegistryError, SyncLockedError
 from dossierhub.linkage import link_key
 from models.dossier import DossierRecord
@@ -84,7 +84,7 @@ def open_registry(url: SecretStr | str) -> Engine:
     """An engine on the registry; refuses unsupported or malformed URLs with the fix."""
     text = url.get_secret_value() if isinstance(url, SecretStr) else url
     try:
-        parsed = make_url(text)
+        parsed = with_bundled_driver(make_url(text))
     except ArgumentError:
         raise ConfigError(
             "DOSSIERHUB_REGISTRY_URL is not a database URL; use sqlite:///var/registry.db "
@@ -102,13 +102,12 @@ def open_registry(url: SecretStr | str) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         return create_engine(parsed, pool_pre_ping=True)
-    except NoSuchModuleError:
+    except (NoSuchModuleError, ImportError):
         raise ConfigError(
-            f"registry {safe_registry_url(text)}: driver not installed; use postgresql+psycopg://"
+            f"registry {safe_registry_url(text)}: driver {parsed.get_driver_name()!r} is not "
+            "installed; use postgresql+psycopg://user@host/db (psycopg is bundled)"
         ) from None
 
 

@@ -237,6 +237,20 @@ def test_unset_variable_breaks_only_the_source_that_needs_it(
     assert rows["land"]["source_count"] is None and problem in rows["land"]["error"]
 
 
+def test_misspelt_variable_and_missing_driver_are_one_clear_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run(["db", "upgrade"], env, tmp_path)
+    misspelt = run(["sources"], {**env, "DOSSIERHUB_SOURCE_FILE": "other.yaml"}, tmp_path)
+    assert misspelt.returncode == 1 and "Traceback" not in misspelt.stderr
+    assert "did you mean DOSSIERHUB_SOURCES_FILE?" in misspelt.stderr
+    no_driver = run(
+        ["sync", "tax"], {**env, "TAX_URL": "mysql+mysqldb://u@127.0.0.1:1/t"}, tmp_path
+    )
+    assert no_driver.returncode == 1 and "Traceback" not in no_driver.stderr
+    assert "driver 'mysqldb'" in no_driver.stderr and "mysql+pymysql://" in no_driver.stderr
+
+
 def test_demo_builds_syncs_and_balances(tmp_path: Path) -> None:
     result = run(["demo", "--rows", "400"], {}, tmp_path)
     assert result.returncode == 0, result.stderr

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from dossierhub import store
 from dossierhub.errors import ConfigError
-from dossierhub.settings import Settings, load_sources
+from dossierhub.settings import Settings, SourceConfig, load_sources
 from dossierhub.sources import open_connector, source_counters
 
 TAX_ENTRY = "  tax:\n    connector: tax\n    settings:\n      url: sqlite:///{db}\n"
@@ -101,3 +102,138 @@ def test_a_misspelt_top_level_key_names_the_right_one(tmp_path: Path) -> None:
     path.write_text("source:\n  tax:\n    connector: tax\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"unknown key 'source' \(did you mean 'sources'\?\)"):
         load_sources(path)
+
+
+# -- misspelt settings and database URLs ---------------------------------------------------
+MISSPELT_SETTINGS = [
+    ("tax", {"url": "sqlite://", "tabel": "tb_hoso"}, "tabel", "table"),
+    ("land", {"url": "sqlite://", "urll": "sqlite://"}, "urll", "url"),
+    ("finance", {"folder": "var/drop", "foldr": "var/drop2"}, "foldr", "folder"),
+    (
+        "one_stop",
+        {"base_url": "http://127.0.0.1:1", "api_key": "k", "page_sise": 5},
+        "page_sise",
+        "page_size",
+    ),
+    (
+        "social_insurance",
+        {"base_url": "http://127.0.0.1:1", "client_id": "a", "client_secret": "s", "scopes": "x"},
+        "scopes",
+        "scope",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("connector", "settings", "typo", "meant"),
+    MISSPELT_SETTINGS,
+    ids=[m[0] for m in MISSPELT_SETTINGS],
+)
+def test_a_misspelt_connector_setting_is_refused_naming_the_right_one(
+    tmp_path: Path, connector: str, settings: dict[str, object], typo: str, meant: str
+) -> None:
+    config = SourceConfig(connector=connector, settings=settings)
+    with pytest.raises(ConfigError) as refused:
+        open_connector(settings_for(tmp_path / "unused.yaml"), "agency", config)
+    assert f"source 'agency': unknown setting {typo!r} (did you mean {meant!r}?)" in str(
+        refused.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("DOSSIERHUB_REGISTY_URL", "DOSSIERHUB_REGISTRY_URL"),
+        ("DOSSIERHUB_REGISTRY", "DOSSIERHUB_REGISTRY_URL"),
+        ("DOSSIERHUB_SOURCE_FILE", "DOSSIERHUB_SOURCES_FILE"),
+        ("DOSSIERHUB_HASHKEY", "DOSSIERHUB_HASH_KEY"),
+        ("dossierhub_modes", "DOSSIERHUB_MODE"),
+    ],
+)
+def test_a_misspelt_environment_variable_is_refused_naming_the_right_one(
+    monkeypatch: pytest.MonkeyPatch, name: str, meant: str
+) -> None:
+    monkeypatch.setenv(name, "value")
+    with pytest.raises(
+        ConfigError, match=f"{name} is not a DossierHub setting; did you mean {meant}"
+    ):
+        Settings()
+
+
+def test_other_dossierhub_variables_are_left_to_the_sources_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("DOSSIERHUB_TAX_URL", "DOSSIERHUB_LAND_URL", "DOSSIERHUB_SIMULATOR_HOST"):
+        monkeypatch.setenv(name, "value")
+    monkeypatch.setenv("DOSSIERHUB_MODE", "demo")
+    assert Settings().mode == "demo"
+
+
+DRIVERLESS = {
+    "postgresql": "pg_url",
+    "postgres": "pg_url",
+    "mysql": "mariadb_url",
+    "mariadb": "mariadb_url",
+}
+
+
+@pytest.mark.parametrize("scheme", DRIVERLESS)
+def test_a_database_url_without_a_driver_uses_the_bundled_one(
+    request: pytest.FixtureRequest, tmp_path: Path, scheme: str
+) -> None:
+    from simulators import tax
+
+    url = str(request.getfixturevalue(DRIVERLESS[scheme]))
+    truth = tax.generate(url, rows=30, seed=5, malformed_share=0.0)
+    bare = scheme + url[url.index("://") :]
+    config = SourceConfig(connector="tax", settings={"url": bare})
+    connector = open_connector(settings_for(tmp_path / "unused.yaml"), "tax", config)
+    try:
+        assert connector.count(None) == truth.rows
+    finally:
+        connector.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql+mysqldb://reader:pw@127.0.0.1:1/thue",
+        "postgresql+psycopg2://reader:pw@127.0.0.1:1/land",
+        "mariadb+mariadbconnector://reader:pw@127.0.0.1:1/thue",
+        "oracle://reader:pw@127.0.0.1:1/thue",
+        "not a url",
+    ],
+)
+def test_a_database_url_with_a_missing_driver_says_which_form_to_write(
+    tmp_path: Path, url: str
+) -> None:
+    config = SourceConfig(connector="tax", settings={"url": url})
+    connector = open_connector(settings_for(tmp_path / "unused.yaml"), "tax", config)
+    with pytest.raises(ConfigError) as refused:
+        connector.count(None)
+    message = str(refused.value)
+    assert message.startswith("source 'tax': setting 'url'")
+    assert "mysql+pymysql://user:***@host:3306/db" in message and ":pw@" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"),
+    [
+        ("postgresql+psycopg2://u:pw@127.0.0.1:1/r", "driver 'psycopg2' is not installed"),
+        ("mysql://u:pw@127.0.0.1:1/r", "mysql is not supported as the registry"),
+    ],
+)
+def test_a_registry_url_with_a_missing_driver_or_database_names_the_fix(url: str, fix: str) -> None:
+    with pytest.raises(ConfigError, match=fix) as refused:
+        store.open_registry(url)
+    assert ":pw@" not in str(refused.value)
+
+
+def test_a_postgres_registry_url_without_a_driver_opens(pg_url: str) -> None:
+    bare = "postgres" + pg_url[pg_url.index("://") :]
+    engine = store.open_registry(bare)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+    finally:
+        engine.dispose()
