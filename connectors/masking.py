@@ -46,10 +46,11 @@ SECRET_NAMES = frozenset(
 )
 
 # scheme://rest-of-url, up to whitespace or a character that ends a URL in prose.
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>()\[\]{}]+")
+# (Possessive quantifiers and a look-behind keep both patterns linear in the text's length.)
+_URL = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*+://[^\s'\"<>()\[\]{}]++")
 # name=value outside URLs (libpq's "host=db password=s3cret", a query string on its own).
 _PAIR = re.compile(
-    r"(?P<name>[A-Za-z][A-Za-z0-9_\-]*)(?P<sep>\s*=\s*)"
+    r"(?<![A-Za-z0-9_\-])(?P<name>[A-Za-z][A-Za-z0-9_\-]*+)(?P<sep>\s*+=\s*+)"
     r"(?:(?P<quote>['\"])[^'\"]*(?P=quote)|[^\s&;,'\"]+)"
 )
 
@@ -122,8 +123,8 @@ def _mask_pairs(text: str) -> str:
 
 def mask_text(text: str) -> str:
     """The message with every URL masked (mask_url) and every password=... pair hidden."""
-    if not text:
-        return text
+    if "=" not in text and "://" not in text:
+        return text  # nothing that could carry a secret: the common case, kept cheap
     masked = _URL.sub(_masked_match, text)
     # Pairs outside URLs only: URLs were masked above, and their *** values stay as they are.
     pieces = []
