@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from dossierhub.errors import ConfigError, Reason, RecordRejected
+from dossierhub.errors import ConfigError, Reason, RecordRejected, unknown_name
 from dossierhub.privacy import IdentifierHasher
 from models.dossier import DossierRecord
 
@@ -151,6 +151,14 @@ class Connector(ABC):
                 f"source {self.source!r}: connector {type(self).__name__} cannot read by "
                 "partition; remove 'partitions' from the source's entry in the sources file"
             )
+        known = setting_names(self.Settings)
+        unknown = [key for key in context.settings if key not in known]
+        if unknown:
+            # A misspelt setting would otherwise be ignored and its default silently used.
+            raise ConfigError(
+                f"source {self.source!r}: {unknown_name('setting', str(unknown[0]), known)} "
+                "(fix the source's settings in the sources file)"
+            )
         try:
             self.settings = self.Settings.model_validate(dict(context.settings))
         except ValidationError as exc:
@@ -253,6 +261,13 @@ def beyond(moment: datetime, horizon: datetime) -> bool:
     """Whether a source time lies past the horizon (year 9999 does, year 1 does not)."""
     utc = as_utc(moment)
     return moment.year > horizon.year if utc is None else utc > horizon
+
+
+def setting_names(model: type[BaseModel]) -> set[str]:
+    """The names a settings model accepts: its fields and their aliases."""
+    names = set(model.model_fields)
+    names.update(f.alias for f in model.model_fields.values() if f.alias)
+    return names
 
 
 # Friendlier words for the code patterns the canonical model checks.

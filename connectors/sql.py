@@ -43,7 +43,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
 from sqlalchemy.types import NullType
 
@@ -58,6 +58,8 @@ from connectors.base import (
     as_utc,
     beyond,
 )
+from connectors.masking import first_line as _first_line
+from connectors.masking import mask_url
 from dossierhub.errors import ConfigError, FatalSourceError, Reason
 
 
@@ -66,12 +68,56 @@ class SqlSettings(BaseModel):
     table: str | None = None  # defaults to the connector's declared table
 
 
-def safe_url(url: SecretStr) -> str:
-    """The URL with its password masked, fit for messages and logs."""
+def safe_url(url: SecretStr | str) -> str:
+    """The database URL with its password and secret query parameters masked (messages, logs)."""
+    text = url.get_secret_value() if isinstance(url, SecretStr) else url
     try:
-        return make_url(url.get_secret_value()).render_as_string(hide_password=True)
+        make_url(text)
     except ArgumentError:
         return "<unparseable URL>"
+    return mask_url(text)
+
+
+# The driver each database is reached with: the ones installed with DossierHub.
+BUNDLED_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+URL_FORMS = (
+    "postgresql+psycopg://user:***@host:5432/db, mysql+pymysql://user:***@host:3306/db, "
+    "mariadb+pymysql://user:***@host:3306/db or sqlite:///path/to/file.db"
+)
+
+
+def with_bundled_driver(url: URL) -> URL:
+    """The URL with the bundled driver when it names none (`mysql://` is mysql+pymysql://)."""
+    driver = BUNDLED_DRIVERS.get(url.drivername)
+    return url.set(drivername=driver) if driver else url
+
+
+def open_database(url: SecretStr | str, *, where: str, **options: Any) -> Engine:
+    """An engine on a database URL, the bundled driver filled in; a ConfigError naming the fix
+    for a URL that is not one, or a driver that is not installed."""
+    text = url.get_secret_value() if isinstance(url, SecretStr) else url
+    try:
+        parsed = with_bundled_driver(make_url(text))
+    except ArgumentError:
+        raise ConfigError(f"{where} is not a database URL; write one of {URL_FORMS}") from None
+    try:
+        return create_engine(parsed, **options)
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"{where}: {safe_url(text)} names a database DossierHub has no dialect for "
+            f"({parsed.drivername}); write one of {URL_FORMS}"
+        ) from None
+    except ImportError as exc:
+        module = getattr(exc, "name", None) or "its module"
+        raise ConfigError(
+            f"{where}: driver {parsed.get_driver_name()!r} of {safe_url(text)} is not installed "
+            f"(no module {module!r}); use a bundled driver: {URL_FORMS}"
+        ) from None
 
 
 class SqlConnector(Connector):
@@ -103,13 +149,9 @@ class SqlConnector(Connector):
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            try:
-                self._engine = create_engine(self._url.get_secret_value(), pool_pre_ping=True)
-            except (ArgumentError, NoSuchModuleError) as exc:
-                raise ConfigError(
-                    f"source {self.source!r}: setting 'url' is not a usable database URL "
-                    f"({type(exc).__name__}); expected e.g. mysql+pymysql://user:***@host/db"
-                ) from None
+            self._engine = open_database(
+                self._url, where=f"source {self.source!r}: setting 'url'", pool_pre_ping=True
+            )
         return self._engine
 
     def _reflect(self) -> Table:
@@ -364,8 +406,3 @@ def _in_future(column: str, moment: datetime, tolerance: timedelta) -> Reason:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _first_line(exc: BaseException) -> str:
-    message = str(getattr(exc, "orig", None) or exc)
-    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__

@@ -189,16 +189,18 @@ def run_verify(source: str, results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_statistics() -> dict[str, Any]:
     from dossierhub import stats, store
+    from dossierhub.sources import source_counters
 
     settings = _settings()
     engine = store.open_registry(settings.registry_url)
-    connectors = {name: _connector(name) for name in load_sources(settings.sources_file)}
     try:
         refreshed = stats.refresh(engine)
-        snapshot = stats.reconcile(engine, counters={n: c.count for n, c in connectors.items()})
+        # A broken source is recorded with its problem; the others are still counted.
+        with source_counters(load_sources(settings.sources_file), _connector) as counting:
+            snapshot = stats.reconcile(
+                engine, counters=counting.counters, receipt_days=counting.receipt_days
+            )
     finally:
-        for connector in connectors.values():
-            connector.close()
         engine.dispose()
     return {
         "cases": refreshed.cases,

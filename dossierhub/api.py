@@ -36,11 +36,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError
 
 from connectors.base import Period
+from connectors.masking import mask_optional, mask_text, secret_parameters
 from dossierhub import linkage, stats, store, tokens
 from dossierhub.errors import ConfigError
 from dossierhub.settings import Settings
@@ -58,6 +59,8 @@ MAX_ID = 2**63 - 1  # BIGINT: a larger cursor could not be bound as a parameter
 EARLIEST_DAY = date(1900, 1, 1)
 LATEST_DAY = date(2199, 12, 31)
 PERIOD_PATTERN = r"^(19|20|21)\d{2}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
+# An error as served: secrets masked, even in rows stored before errors were masked on write.
+MaskedText = Annotated[str | None, AfterValidator(mask_optional)]
 SOURCE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
 # Free text filters: printable, no control characters (PostgreSQL refuses NUL in text).
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]+$"
@@ -216,7 +219,7 @@ class ReconciliationRow(ApiModel):
         "period holds them (null in snapshots taken before they were counted)."
     )
     gap: int | None = Field(description="What the source reports that the registry lacks.")
-    error: str | None
+    error: MaskedText
     taken_at: datetime
 
 
@@ -239,7 +242,7 @@ class Run(ApiModel):
     unchanged: int
     quarantined: int
     batches: int
-    error: str | None
+    error: MaskedText
 
 
 class QuarantineCount(ApiModel):
@@ -254,7 +257,7 @@ class SourceHealth(ApiModel):
     last_success: datetime | None = Field(description="When a sync last succeeded.")
     last_status: str | None
     last_finished: datetime | None
-    last_error: str | None
+    last_error: MaskedText
     quarantined: int = Field(description="Unresolved quarantined records.")
     quarantine_reasons: list[QuarantineCount]
     recent_runs: list[Run]
@@ -1068,11 +1071,12 @@ def get_dossiers(
 
 # -- the app ------------------------------------------------------------------------------
 # The dashboard loads only its own files: no CDN, no inline script. Plotly injects <style>
-# elements, hence 'unsafe-inline' for styles only.
+# elements, hence 'unsafe-inline' for styles only. Its forms are handled by its script and
+# never submitted (form-action 'none'): a token typed before the script loads goes nowhere.
 DASHBOARD_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
 
@@ -1084,6 +1088,40 @@ def plotly_js() -> FilePath | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+async def _refuse_credentials_in_url(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """400 for a token, password or key in the query string: URLs end up in logs and history."""
+    found = secret_parameters(list(request.query_params))
+    if found:
+        return _problem(
+            400,
+            f"credentials must not be sent in the URL (query parameter {found[0]!r}): send the "
+            "token in the header 'Authorization: Bearer <token>'; treat a token sent this way "
+            "as exposed and have it revoked (`dossierhub tokens revoke`)",
+        )
+    return await call_next(request)
+
+
+class MaskedLog(logging.Filter):
+    """Masks secrets in a log record's message and arguments (e.g. `?token=` in access logs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = mask_text(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_text(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def mask_server_logs() -> None:
+    """Mask secrets in the web server's access and error logs (call after logging is set up)."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskedLog) for f in logger.filters):
+            logger.addFilter(MaskedLog())
 
 
 async def _security_headers(
@@ -1120,7 +1158,8 @@ def create_app(engine: Engine) -> FastAPI:
     app.add_exception_handler(InvalidParameterError, _invalid_parameter)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(OperationalError, _registry_unreachable)
-    app.middleware("http")(_security_headers)
+    app.middleware("http")(_refuse_credentials_in_url)
+    app.middleware("http")(_security_headers)  # outermost: the 400 above gets the headers too
     app.add_middleware(GZipMiddleware, minimum_size=1024)
 
     @app.get("/", include_in_schema=False)

@@ -20,12 +20,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from connectors.base import Period
+from connectors.base import Connector, Period
+from connectors.masking import mask_optional
 from dossierhub import export, stats, store
 from dossierhub.cli_api import serve, tokens_app
 from dossierhub.errors import DossierHubError
 from dossierhub.settings import Settings, SourceConfig, load_sources
-from dossierhub.sources import open_connector, source_config
+from dossierhub.sources import open_connector, source_config, source_counters
 from dossierhub.sync import SyncResult, retry_quarantine, sync_source
 from models import migrate
 from models.tables import dossier, quarantine, sync_run
@@ -196,10 +197,20 @@ def sync(
         configs = load_sources(settings.sources_file)
     else:
         configs = {source: source_config(settings, source)}
-    results = [
-        _run_sync(settings, engine, name, config, full_refresh) for name, config in configs.items()
-    ]
+    results = []
+    failed = []
+    for name, config in configs.items():
+        try:
+            results.append(_run_sync(settings, engine, name, config, full_refresh))
+        except DossierHubError as exc:
+            if source is not None:
+                raise
+            failed.append(name)  # one broken source must not keep the others from syncing
+            err.print(f"[red]error:[/] {exc}", highlight=False)
     _emit([_summary(r) for r in results], fmt, "sync")
+    if failed:
+        err.print(f"[red]not synced:[/] {', '.join(failed)}", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -212,6 +223,7 @@ def sources(fmt: FormatOption = Format.table) -> None:
             "connector": c.connector,
             "schedule": c.schedule,
             "description": c.description,
+            "status": f"broken: {c.problem}" if c.problem else "ok",
         }
         for name, c in load_sources(settings.sources_file).items()
     ]
@@ -230,7 +242,8 @@ def runs(
     if source:
         query = query.where(sync_run.c.source_system == source)
     with engine.connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(query)]
+        # Masked again as shown: a run stored before errors were masked may hold a secret.
+        rows = [{**row._mapping, "error": mask_optional(row.error)} for row in conn.execute(query)]
     if fmt is Format.table:
         keep = (
             "id",
@@ -484,21 +497,18 @@ def reconcile(
         _period(period)
     settings = _settings()
     engine = _registry(settings)
-    counters = {}
-    receipt_days = {}
-    connectors = []
-    for name, config in load_sources(settings.sources_file).items():
-        connector = open_connector(settings, name, config)
-        connectors.append(connector)
-        counters[name] = connector.count
-        receipt_days[name] = connector.receipt_day
-    try:
+    configs = load_sources(settings.sources_file)
+
+    def opener(name: str) -> Connector:
+        return open_connector(settings, name, configs[name])
+
+    with source_counters(configs, opener) as counting:
         rows = stats.reconcile(
-            engine, counters=counters, period_text=period, receipt_days=receipt_days
+            engine,
+            counters=counting.counters,
+            period_text=period,
+            receipt_days=counting.receipt_days,
         )
-    finally:
-        for connector in connectors:
-            connector.close()
     keep = (
         "source_system",
         "period",

@@ -138,7 +138,7 @@ def serve(
     """
     import uvicorn
 
-    from dossierhub.api import create_app
+    from dossierhub.api import create_app, mask_server_logs
 
     settings = Settings()
     engine = store.open_registry(settings.registry_url)
@@ -154,4 +154,8 @@ def serve(
             "put a TLS reverse proxy in front of this address",
             highlight=False,
         )
-    uvicorn.run(create_app(engine), host=host, port=port, server_header=False, log_level="info")
+    config = uvicorn.Config(
+        create_app(engine), host=host, port=port, server_header=False, log_level="info"
+    )
+    mask_server_logs()  # after uvicorn set its logging up: no token from a URL in the log
+    uvicorn.Server(config).run()

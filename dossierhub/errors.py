@@ -10,12 +10,34 @@ Every message names the thing that is wrong and the fix.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.masking import mask_text
+
 
 class DossierHubError(Exception):
-    """Base of every error DossierHub raises on purpose."""
+    """Base of every error DossierHub raises on purpose; its message is masked when made."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask_text(a) if isinstance(a, str) else a for a in args))
+
+
+def close_match(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The known name `name` was most likely meant to be (a typo), or None."""
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+def unknown_name(what: str, name: str, known: Iterable[str]) -> str:
+    """ "unknown setting 'tabel' (did you mean 'table'?)", or the known names when none is close."""
+    names = sorted(known)
+    match = close_match(name, names)
+    if match is not None:
+        return f"unknown {what} {name!r} (did you mean {match!r}?)"
+    return f"unknown {what} {name!r} (known: {', '.join(names) or 'none'})"
 
 
 class ConfigError(DossierHubError):

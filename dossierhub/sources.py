@@ -6,11 +6,14 @@ agency can ship its connector as a package of its own.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
 from importlib.metadata import entry_points
+from typing import Any, NamedTuple
 
-from connectors.base import Connector, ConnectorContext
-from dossierhub.errors import ConfigError
+from connectors.base import Connector, ConnectorContext, Period
+from dossierhub.errors import ConfigError, DossierHubError
 from dossierhub.settings import Settings, SourceConfig, load_sources
 
 GROUP = "dossierhub.connectors"
@@ -55,6 +58,9 @@ def open_connector(
     """A connector for a configured source; `overrides` replace settings (e.g. from Airflow)."""
     config = config or source_config(settings, name)
     merged = {**config.settings, **(overrides or {})}
+    problem = config.problem_unless_given(overrides or {})
+    if problem:
+        raise ConfigError(problem)
     if settings.mode != "demo":
         placeholders = [key for key, value in merged.items() if PLACEHOLDER in str(value)]
         if placeholders:
@@ -75,3 +81,48 @@ def open_connector(
             partition=partition,
         )
     )
+
+
+Counter = Callable[[Period | None], int]
+ReceiptDay = Callable[[dict[str, Any]], date | None]
+
+
+class Counting(NamedTuple):
+    """What a reconciliation asks of each source: its own count, and how to date its
+    quarantined records (see `stats.reconcile`)."""
+
+    counters: dict[str, Counter]
+    receipt_days: dict[str, ReceiptDay]
+
+
+@contextmanager
+def source_counters(names: Iterable[str], opener: Callable[[str], Connector]) -> Iterator[Counting]:
+    """Each source's `count` and `receipt_day`, for a reconciliation snapshot, and the
+    connectors closed after.
+
+    A source that cannot be opened (a broken entry in the sources file, say) counts by raising
+    its error, so the snapshot records its problem and the other sources are still counted.
+    """
+    opened: list[Connector] = []
+    counting = Counting({}, {})
+    try:
+        for name in names:
+            try:
+                connector = opener(name)
+            except DossierHubError as exc:
+                counting.counters[name] = _failing(exc)
+                continue
+            opened.append(connector)
+            counting.counters[name] = connector.count
+            counting.receipt_days[name] = connector.receipt_day
+        yield counting
+    finally:
+        for connector in opened:
+            connector.close()
+
+
+def _failing(error: DossierHubError) -> Counter:
+    def count(_period: Period | None) -> int:
+        raise error
+
+    return count

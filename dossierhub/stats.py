@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, update
 
 from connectors.base import Period
+from connectors.masking import mask_optional
 from dossierhub import linkage
 from dossierhub.errors import ConfigError
 from models.dossier import Status
@@ -497,7 +498,7 @@ def record_reconciliation(
         "registry_count": registry_count,
         "quarantined": quarantined,
         "unplaceable": unplaceable,
-        "error": error,
+        "error": mask_optional(error),  # never stored unmasked
         "taken_at": datetime.now(UTC),
     }
     conn.execute(insert(reconciliation).values(**row))

@@ -50,6 +50,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from connectors.base import Cursor, RawRecord, jsonable
+from connectors.masking import first_line, mask_text
+from connectors.sql import safe_url, with_bundled_driver
 from dossierhub.errors import (
     ConfigError,
     Reason,
@@ -83,18 +85,15 @@ def now() -> datetime:
 
 
 def safe_registry_url(url: SecretStr | str) -> str:
-    text = url.get_secret_value() if isinstance(url, SecretStr) else url
-    try:
-        return make_url(text).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
+    """The registry URL fit for messages and logs: password and secret parameters masked."""
+    return safe_url(url)
 
 
 def open_registry(url: SecretStr | str) -> Engine:
     """An engine on the registry; refuses unsupported or malformed URLs with the fix."""
     text = url.get_secret_value() if isinstance(url, SecretStr) else url
     try:
-        parsed = make_url(text)
+        parsed = with_bundled_driver(make_url(text))
     except ArgumentError:
         raise ConfigError(
             "DOSSIERHUB_REGISTRY_URL is not a database URL; use sqlite:///var/registry.db "
@@ -112,13 +111,12 @@ def open_registry(url: SecretStr | str) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 60, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         return create_engine(parsed, pool_pre_ping=True)
-    except NoSuchModuleError:
+    except (NoSuchModuleError, ImportError):
         raise ConfigError(
-            f"registry {safe_registry_url(text)}: driver not installed; use postgresql+psycopg://"
+            f"registry {safe_registry_url(text)}: driver {parsed.get_driver_name()!r} is not "
+            "installed; use postgresql+psycopg://user@host/db (psycopg is bundled)"
         ) from None
 
 
@@ -604,7 +602,7 @@ def finish_run(conn: Connection, *, run_id: int, status: str, error: str | None 
             status=status,
             finished_at=finished,
             duration_s=(finished - started).total_seconds(),
-            error=error[:4000] if error else None,
+            error=mask_text(error)[:4000] if error else None,  # never stored unmasked
         )
     )
 
@@ -796,9 +794,7 @@ def _locked(engine: Engine, source_system: str, partition: str) -> SyncLockedErr
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    message = str(getattr(exc, "orig", None) or exc).strip()
-    return message.splitlines()[0] if message else type(exc).__name__
+_first_line = first_line  # the masked first line of an error, for messages
 
 
 def analyze(engine: Engine) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from connectors.base import Batch, Connector, Cursor, RawRecord, beyond
+from connectors.masking import mask_text
 from dossierhub import store
 from dossierhub.errors import DossierHubError, Reason, RecordRejected, SyncLockLostError
 from models.dossier import DossierRecord
@@ -289,4 +290,4 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     text: Any = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return mask_text(f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": "))

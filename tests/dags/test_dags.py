@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from dossierhub import store
+from dossierhub import stats, store
 from dossierhub.sync import sync_source
 from models import migrate
 from models.tables import dossier, dossier_case, sync_run
@@ -210,6 +210,41 @@ def test_broken_source_fails_its_own_dag_only(airflow_home: Path, province: dict
         landed = conn.execute(select(func.count()).select_from(dossier)).scalar_one()
     assert sources == ["tax_south"]
     assert landed == province["truths"]["tax_south"].valid
+
+
+def test_unset_variable_fails_its_source_only_and_every_dag_imports(
+    airflow_home: Path, province: dict[str, Any]
+) -> None:
+    south = province["dir"] / "south.db"
+    file = sources_file(
+        province["dir"] / "unset.yaml",
+        f"  tax_south:\n    connector: tax\n    retries: 0\n    settings: {{url: 'sqlite:///{south}'}}\n"
+        "  tax_unset:\n    connector: tax\n    retries: 0\n"
+        "    settings: {url: '${DH_TEST_UNSET_TAX_URL}'}\n",
+    )
+    env = {"DOSSIERHUB_SOURCES_FILE": file, "DOSSIERHUB_REGISTRY_URL": province["url"]}
+    parsed = run(airflow_home, env, "parse")
+    assert parsed["import_errors"] == {}
+    assert set(parsed["dags"]) == {
+        "dossierhub_sync_tax_south",
+        "dossierhub_sync_tax_unset",
+        "dossierhub_statistics",
+    }
+    dag_ids = ["dossierhub_sync_tax_unset", "dossierhub_sync_tax_south", "dossierhub_statistics"]
+    runs = run(airflow_home, env, "test", *dag_ids)
+    assert {dag: r["state"] for dag, r in runs.items()} == {
+        "dossierhub_sync_tax_unset": "failed",
+        "dossierhub_sync_tax_south": "success",
+        "dossierhub_statistics": "success",
+    }
+    with province["registry"].connect() as conn:
+        snapshot = {r["source_system"]: r for r in stats.latest_reconciliation(conn)}
+    assert snapshot["tax_south"]["source_count"] == province["truths"]["tax_south"].rows
+    assert snapshot["tax_unset"]["source_count"] is None
+    assert (
+        "source 'tax_unset' setting 'url' needs the environment variable DH_TEST_UNSET_TAX_URL"
+        in (snapshot["tax_unset"]["error"])
+    )
 
 
 def test_rerun_after_a_failed_partition_loads_only_what_is_missing(

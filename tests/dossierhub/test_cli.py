@@ -200,6 +200,57 @@ def test_missing_environment_variable_in_sources_file_is_named(
     assert "source 'tax' setting 'url' needs the environment variable TAX_URL" in result.stderr
 
 
+def test_unset_variable_breaks_only_the_source_that_needs_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    sources = Path(env["DOSSIERHUB_SOURCES_FILE"])
+    sources.write_text(
+        sources.read_text(encoding="utf-8")
+        + "  land:\n    connector: land\n    settings:\n      url: ${LAND_URL}\n",
+        encoding="utf-8",
+    )
+    problem = "source 'land' setting 'url' needs the environment variable LAND_URL"
+    assert (
+        run(["simulate", "tax", "--url", env["TAX_URL"], "--rows", "50"], env, tmp_path).returncode
+        == 0
+    )
+    run(["db", "upgrade"], env, tmp_path)
+
+    listed = run(["sources", "--format", "json"], env, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    status = {row["source"]: row["status"] for row in json.loads(listed.stdout)}
+    assert status["tax"] == "ok" and problem in status["land"]
+
+    assert run(["sync", "tax"], env, tmp_path).returncode == 0
+    one = run(["sync", "land"], env, tmp_path)
+    assert one.returncode == 1 and problem in one.stderr
+
+    every = run(["sync", "--all", "--format", "json"], env, tmp_path)
+    assert every.returncode == 1
+    assert problem in every.stderr and "Traceback" not in every.stderr
+    assert [r["source"] for r in json.loads(every.stdout)] == ["tax"]
+
+    reconciled = run(["reconcile", "--format", "json"], env, tmp_path)
+    assert reconciled.returncode == 0, reconciled.stderr
+    rows = {r["source_system"]: r for r in json.loads(reconciled.stdout)}
+    assert rows["tax"]["source_count"] == 50 and rows["tax"]["error"] is None
+    assert rows["land"]["source_count"] is None and problem in rows["land"]["error"]
+
+
+def test_misspelt_variable_and_missing_driver_are_one_clear_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run(["db", "upgrade"], env, tmp_path)
+    misspelt = run(["sources"], {**env, "DOSSIERHUB_SOURCE_FILE": "other.yaml"}, tmp_path)
+    assert misspelt.returncode == 1 and "Traceback" not in misspelt.stderr
+    assert "did you mean DOSSIERHUB_SOURCES_FILE?" in misspelt.stderr
+    no_driver = run(
+        ["sync", "tax"], {**env, "TAX_URL": "mysql+mysqldb://u@127.0.0.1:1/t"}, tmp_path
+    )
+    assert no_driver.returncode == 1 and "Traceback" not in no_driver.stderr
+    assert "driver 'mysqldb'" in no_driver.stderr and "mysql+pymysql://" in no_driver.stderr
+
+
 def test_demo_builds_syncs_and_balances(tmp_path: Path) -> None:
     result = run(["demo", "--rows", "400"], {}, tmp_path)
     assert result.returncode == 0, result.stderr

@@ -41,6 +41,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 class Site:
     url: str
     tokens: dict[str, str]
+    log: Path  # what `serve` printed: its banner and the access log
 
     def api(self, path: str, **params: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.tokens['statistics']}"}
@@ -89,6 +90,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERHUB_")}
     env["DOSSIERHUB_REGISTRY_URL"] = registry_url
+    log = folder / "serve.log"
     server = subprocess.Popen(
         [
             sys.executable,
@@ -96,7 +98,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             f"from dossierhub.cli_api import serve; serve(host='127.0.0.1', port={port})",
         ],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log.open("w", encoding="utf-8"),
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -111,10 +113,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
-                output = server.communicate()[0]
-                pytest.fail(f"`serve` did not start:\n{output}")
+                server.wait()
+                pytest.fail(f"`serve` did not start:\n{log.read_text(encoding='utf-8')}")
             time.sleep(0.1)
-        yield Site(url, issued)
+        yield Site(url, issued, log)
     finally:
         server.terminate()
         try:
@@ -291,3 +293,55 @@ def test_refused_token_is_forgotten_with_the_reason(visit: Visit) -> None:
     page.wait_for_selector("body[data-state=signed-out]", state="attached", timeout=15_000)
     assert "not valid or was revoked" in page.inner_text("#status")
     assert page.evaluate("sessionStorage.getItem('dossierhub.token')") is None
+
+
+def test_token_typed_before_the_script_loads_is_sent_nowhere(browser: Any, site: Site) -> None:
+    # Without JavaScript the page is as it is before dashboard.js has loaded.
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(f"{request.method} {request.url}"))
+    try:
+        page.goto(site.url)
+        token = site.tokens["statistics"]
+        assert page.get_attribute("#token-form", "method") == "post"
+        assert page.get_attribute("#token", "name") is None  # nothing to submit under a name
+        page.fill("#token", token)
+        # The browser refuses the submission (CSP form-action 'none') and says so.
+        with page.expect_console_message(lambda m: "form-action" in m.text, timeout=10_000):
+            page.press("#token", "Enter", no_wait_after=True)
+        assert page.url.rstrip("/") == site.url
+        assert requests and all(line.startswith("GET ") for line in requests), requests
+        assert not any(token in line for line in requests)
+    finally:
+        context.close()
+    policy = httpx.get(site.url).headers["content-security-policy"]
+    assert "form-action 'none'" in policy
+
+
+CREDENTIALS_IN_URL = [
+    "/?token={secret}",
+    "/api/v1/me?access_token={secret}",
+    "/api/v1/indicators?period=2026&api_key={secret}",
+    "/api/v1/sources?password={secret}",
+    "/static/dashboard.js?Authorization={secret}",
+]
+
+
+def test_credentials_in_a_query_string_are_refused_and_kept_out_of_the_access_log(
+    site: Site,
+) -> None:
+    secret = site.tokens["statistics"]
+    for path in CREDENTIALS_IN_URL:
+        refused = httpx.get(
+            site.url + path.format(secret=secret),
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        assert refused.status_code == 400, path
+        assert "Authorization: Bearer" in refused.json()["detail"]
+        assert secret not in refused.text
+        assert refused.headers["x-content-type-options"] == "nosniff"
+    # The request lines reached the access log, masked.
+    logged = site.log.read_text(encoding="utf-8")
+    assert "access_token=***" in logged and "api_key=***" in logged
+    assert secret not in logged

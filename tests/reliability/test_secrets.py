@@ -155,3 +155,72 @@ def test_no_personal_identifier_in_clear_anywhere_after_a_demo_sync(tmp_path: Pa
     registry.dispose()
     leaked = [i for i in identifiers if i in stored]
     assert not leaked, f"{len(leaked)} identifiers in clear, e.g. {leaked[:3]}"
+
+
+def test_a_password_in_a_url_query_string_is_masked_wherever_shown_or_stored(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from dossierhub import api, tokens
+    from models.tables import reconciliation, sync_run
+    from tests.dossierhub.test_api import serving
+
+    # Unreachable on purpose: the failure message names the URL, and must mask it.
+    url = f"mysql+pymysql://reader@127.0.0.1:1/thue?charset=utf8mb4&password={PASSWORD}"
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n  tax:\n    connector: tax\n    settings:\n      url: ${TAX_URL}\n",
+        encoding="utf-8",
+    )
+    registry_url = f"sqlite:///{tmp_path / 'registry.db'}"
+    env = {
+        "DOSSIERHUB_REGISTRY_URL": registry_url,
+        "DOSSIERHUB_SOURCES_FILE": str(sources),
+        "DOSSIERHUB_HASH_KEY": HASH_KEY,
+        "TAX_URL": url,
+    }
+    assert cli(["db", "upgrade"], env).returncode == 0
+    failed = cli(["sync", "tax"], env)
+    assert failed.returncode == 1 and "cannot reach the database" in failed.stderr
+    outputs = [failed.stdout + failed.stderr]
+    for args in (
+        ["runs"],
+        ["runs", "--format", "json"],
+        ["reconcile", "-f", "json"],
+        ["connectors", "test", "tax"],
+    ):
+        result = cli(args, env)
+        outputs.append(result.stdout + result.stderr)
+    everything = "\n".join(outputs)
+    assert PASSWORD not in everything
+    assert "password=***" in failed.stderr  # the URL is shown, masked
+
+    registry = store.open_registry(registry_url)
+    with registry.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(select(*(cast(c, String) for c in table.c))):
+                assert PASSWORD not in " ".join(str(v) for v in row), table.name
+    # An error stored before errors were masked on write is still served masked.
+    legacy = f"FatalSourceError: cannot reach {url}"
+    with registry.begin() as conn:
+        conn.execute(sync_run.update().values(error=legacy))
+        conn.execute(reconciliation.update().values(error=legacy))
+    agency = tokens.create_token(registry, role="agency:tax", name="masking test")
+    statistics = tokens.create_token(registry, role="statistics", name="masking test")
+    with serving(api.create_app(registry)) as base, httpx.Client(base_url=base) as client:
+        served = [
+            client.get(path, headers={"Authorization": f"Bearer {token}"})
+            for path, token in (
+                ("/api/v1/sources", agency),
+                ("/api/v1/sources/tax", agency),
+                ("/api/v1/sources/tax/runs", agency),
+                ("/api/v1/reconciliation", statistics),
+            )
+        ]
+    assert [r.status_code for r in served] == [200] * 4
+    assert all(PASSWORD not in r.text for r in served)
+    assert "password=***" in served[2].text
+    shown = cli(["runs", "--format", "json"], env)
+    assert PASSWORD not in shown.stdout and "password=***" in shown.stdout
+    registry.dispose()
