@@ -458,6 +458,28 @@ def reconcile(
     _export([{k: row[k] for k in keep} for row in rows], fmt, output, f"reconciliation {period}")
 
 
+@app.command()
+def verify(
+    source: Annotated[str, typer.Argument(help="Source name from the sources file.")],
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Check a source against its thresholds: its whole quarantine against its size
+    (max_quarantine_share) and its own count against the registry (max_reconciliation_gap).
+    Exits with 1 when it fails."""
+    from dossierhub.verify import verify_source
+
+    settings = _settings()
+    engine = _registry(settings)
+    config = source_config(settings, source)
+    connector = open_connector(settings, source, config)
+    try:
+        result = verify_source(engine, connector, config=config)
+    finally:
+        connector.close()
+    _emit([result.as_dict()], fmt, f"verify {source}")
+    result.raise_for_problems()
+
+
 # -- connectors -----------------------------------------------------------------------------
 connectors_app = typer.Typer(
     help="Installed connectors and their conformance.", no_args_is_help=True
