@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, select
 
 from connectors.base import Connector, Period
 from connectors.masking import mask_optional
-from dossierhub import export, stats, store
+from dossierhub import connections, export, stats, store
 from dossierhub.cli_api import serve, tokens_app
 from dossierhub.errors import DossierHubError
 from dossierhub.settings import Settings, SourceConfig, load_sources
@@ -61,11 +61,21 @@ class Format(StrEnum):
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
+_registry_origin = "the caller"  # one command per process: the setting that named the registry
+
+
 def _settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+    """Settings whose registry is DOSSIERHUB_REGISTRY_URL, else the Airflow Connection
+    dossierhub_registry (AIRFLOW_CONN_DOSSIERHUB_REGISTRY), else the default, as the DAGs'."""
+    global _registry_origin
+    settings, _registry_origin = connections.settings_with_registry(**overrides)
+    return settings
 
 
 def _registry(settings: Settings, *, ready: bool = True) -> Engine:
+    err.print(
+        f"registry {store.safe_registry_url(settings.registry_url)} (from {_registry_origin})"
+    )
     engine = store.open_registry(settings.registry_url)
     if ready:
         store.ensure_ready(engine)
@@ -98,7 +108,7 @@ def db_upgrade() -> None:
     except Exception as exc:
         raise DossierHubError(
             f"cannot migrate the registry at {store.safe_registry_url(settings.registry_url)}: "
-            f"{store._first_line(exc)} (check DOSSIERHUB_REGISTRY_URL and that the database is running)"
+            f"{store._first_line(exc)} (check {_registry_origin} and that the database is running)"
         ) from None
     out.print(
         f"registry {store.safe_registry_url(settings.registry_url)} is at schema "
@@ -520,6 +530,28 @@ def reconcile(
         "error",
     )
     _export([{k: row[k] for k in keep} for row in rows], fmt, output, f"reconciliation {period}")
+
+
+@app.command()
+def verify(
+    source: Annotated[str, typer.Argument(help="Source name from the sources file.")],
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Check a source against its thresholds: its whole quarantine against its size
+    (max_quarantine_share) and its own count against the registry (max_reconciliation_gap).
+    Exits with 1 when it fails."""
+    from dossierhub.verify import verify_source
+
+    settings = _settings()
+    engine = _registry(settings)
+    config = source_config(settings, source)
+    connector = open_connector(settings, source, config)
+    try:
+        result = verify_source(engine, connector, config=config)
+    finally:
+        connector.close()
+    _emit([result.as_dict()], fmt, f"verify {source}")
+    result.raise_for_problems()
 
 
 # -- connectors -----------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from dossierhub import store, tokens
+from dossierhub.connections import settings_with_registry
 from dossierhub.errors import ConfigError
-from dossierhub.settings import Settings
 
 tokens_app = typer.Typer(
     help="API bearer tokens: create one per user or system, list them, revoke them.",
@@ -36,7 +36,7 @@ class TokenFormat(StrEnum):
 
 
 def _registry() -> Engine:
-    engine = store.open_registry(Settings().registry_url)
+    engine = store.open_registry(settings_with_registry()[0].registry_url)
     store.ensure_ready(engine)
     return engine
 
@@ -140,7 +140,7 @@ def serve(
 
     from dossierhub.api import create_app, mask_server_logs
 
-    settings = Settings()
+    settings, _ = settings_with_registry()
     engine = store.open_registry(settings.registry_url)
     store.ensure_ready(engine)
     err.print(

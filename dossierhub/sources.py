@@ -55,12 +55,20 @@ def open_connector(
     partition: str = "",
     overrides: dict[str, object] | None = None,
 ) -> Connector:
-    """A connector for a configured source; `overrides` replace settings (e.g. from Airflow)."""
+    """A connector for a configured source; `overrides` replace settings (e.g. from Airflow).
+
+    Without `overrides`, the Connection AIRFLOW_CONN_DOSSIERHUB_SOURCE_<NAME> gives them when
+    the environment defines it (see `dossierhub.connections`).
+    """
     config = config or source_config(settings, name)
-    merged = {**config.settings, **(overrides or {})}
-    problem = config.problem_unless_given(overrides or {})
+    if overrides is None:  # the Connection dossierhub_source_<name>, if the environment has one
+        from dossierhub.connections import source_overrides
+
+        overrides = source_overrides(name, config.connector)
+    problem = config.problem_unless_given(overrides)
     if problem:
         raise ConfigError(problem)
+    merged = {**config.settings, **overrides}
     if settings.mode != "demo":
         placeholders = [key for key, value in merged.items() if PLACEHOLDER in str(value)]
         if placeholders:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, make_url, select, text
 
 from dossierhub import stats, store
 from dossierhub.sync import sync_source
@@ -55,18 +55,24 @@ def _env(home: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def run(home: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
+def run(
+    home: Path, env: dict[str, str], *args: str, cwd: Path = ROOT, output: bool = False
+) -> dict[str, Any]:
+    """The runner's JSON; with `output`, {"runs": that JSON, "output": all it printed}."""
     result = subprocess.run(
         [sys.executable, str(RUNNER), *args],
         env=_env(home, env),
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=ROOT,
+        cwd=cwd,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(line for line in reversed(result.stdout.splitlines()) if line.strip())
-    return dict(json.loads(line.removeprefix("RESULT ")))
+    parsed = dict(json.loads(line.removeprefix("RESULT ")))
+    if output:
+        return {"runs": parsed, "output": result.stdout + result.stderr}
+    return parsed
 
 
 def sources_file(path: Path, body: str) -> str:
@@ -97,7 +103,9 @@ def test_dag_folder_parses_one_dag_per_source_without_touching_any(
     assert tax_dag["tasks"]["sync"]["retries"] == 4
     assert tax_dag["tasks"]["sync"]["timeout_s"] == 20 * 60
     assert tax_dag["tasks"]["sync"]["exponential_backoff"] >= 2  # doubling delays
-    assert tax_dag["tasks"]["sync"]["outlets"] == ["dossierhub://registry/tax"]
+    # Only a verified run updates the Asset the statistics DAG runs on.
+    assert tax_dag["tasks"]["sync"]["outlets"] == []
+    assert tax_dag["tasks"]["verify"]["outlets"] == ["dossierhub://registry/tax"]
     assert tax_dag["tasks"]["sync"]["upstream"] == ["check"]
     assert tax_dag["tasks"]["verify"]["upstream"] == ["sync"]
     assert dags["dossierhub_sync_tax_north"]["schedule"] == "*/15 * * * *"
@@ -252,11 +260,13 @@ def test_rerun_after_a_failed_partition_loads_only_what_is_missing(
 ) -> None:
     env = {"DOSSIERHUB_SOURCES_FILE": province["file"], "DOSSIERHUB_REGISTRY_URL": province["url"]}
     registry: Engine = province["registry"]
-    # Another worker holds partition 1/3: that mapped task fails, the others land.
+    # Another worker holds partition 1/3: that mapped task skips, the others land, and the
+    # run is not verified (no Asset for the statistics DAG).
     with store.sync_lock_held(registry, source_system="tax", partition="1/3"):
         first = run(airflow_home, env, "test", "dossierhub_sync_tax")
-    assert first["dossierhub_sync_tax"]["state"] == "failed"
-    assert first["dossierhub_sync_tax"]["tasks"]["sync[1]"] == "failed"
+    assert first["dossierhub_sync_tax"]["tasks"]["sync[1]"] == "skipped"
+    assert first["dossierhub_sync_tax"]["tasks"]["sync[0]"] == "success"
+    assert first["dossierhub_sync_tax"]["tasks"]["verify[-1]"] == "skipped"
     with registry.connect() as conn:
         landed = conn.execute(select(func.count()).select_from(dossier)).scalar_one()
     assert 0 < landed < province["truths"]["tax"].valid
@@ -291,3 +301,79 @@ def test_verify_fails_the_run_when_too_much_is_quarantined(
     assert runs["state"] == "failed"
     assert runs["tasks"]["sync[0]"] == "success"  # the data landed; the run is flagged
     assert runs["tasks"]["verify[-1]"] == "failed"
+
+
+def test_production_mode_without_a_sources_file_is_an_import_error_naming_it(
+    airflow_home: Path, tmp_path: Path
+) -> None:
+    # A sources.yaml in the working directory must not be picked up silently either.
+    sources_file(tmp_path / "sources.yaml", "  tax:\n    connector: tax\n")
+    parsed = run(airflow_home, {}, "parse", cwd=tmp_path)
+    assert parsed["dags"] == {}
+    [error] = parsed["import_errors"].values()
+    assert "DOSSIERHUB_SOURCES_FILE is not set" in error
+    demo = run(airflow_home, {"DOSSIERHUB_MODE": "demo"}, "parse", cwd=tmp_path)
+    assert demo["import_errors"] == {} and "dossierhub_sync_tax" in demo["dags"]
+
+
+def test_rerun_with_nothing_changed_is_green(airflow_home: Path, province: dict[str, Any]) -> None:
+    # The newest row at the source is a quarantined one, so every run's look-back window
+    # re-reads it: measured over that run alone it would be 1 of 1-2 rows quarantined.
+    url = f"sqlite:///{province['dir'] / 'north.db'}"
+    source = create_engine(url)
+    with source.begin() as conn:
+        bad = conn.execute(text("SELECT ID FROM tb_hoso WHERE NGAY_NHAN IS NULL")).scalars().all()
+        conn.execute(
+            text(
+                "UPDATE tb_hoso SET NGAY_CAP_NHAT = (SELECT max(NGAY_CAP_NHAT) FROM tb_hoso) "
+                "WHERE ID = :id"
+            ),
+            {"id": bad[0]},
+        )
+    source.dispose()
+    file = sources_file(
+        province["dir"] / "rerun.yaml",
+        f"  tax:\n    connector: tax\n    retries: 0\n    lookback_seconds: 1\n"
+        f"    settings: {{url: '{url}'}}\n",
+    )
+    env = {"DOSSIERHUB_SOURCES_FILE": file, "DOSSIERHUB_REGISTRY_URL": province["url"]}
+    for _ in range(2):
+        runs = run(airflow_home, env, "test", "dossierhub_sync_tax")["dossierhub_sync_tax"]
+        assert runs["state"] == "success", runs
+    with province["registry"].connect() as conn:
+        last = conn.execute(
+            select(sync_run.c.rows_read, sync_run.c.quarantined).order_by(sync_run.c.id.desc())
+        ).first()
+    assert last is not None and 0 < last.rows_read < 10 and last.quarantined == 1
+
+
+def test_wrong_password_fails_at_once_naming_source_and_setting(
+    airflow_home: Path, tmp_path: Path, mariadb_url: str
+) -> None:
+    password = "Wr0ng-pa55word-" + "q" * 8
+    file = sources_file(tmp_path / "sources.yaml", "  tax:\n    connector: tax\n    retries: 3\n")
+    server = make_url(mariadb_url)
+    env = {
+        "DOSSIERHUB_SOURCES_FILE": file,
+        "DOSSIERHUB_REGISTRY_URL": f"sqlite:///{tmp_path / 'registry.db'}",
+        "AIRFLOW_CONN_DOSSIERHUB_SOURCE_TAX": json.dumps(
+            {
+                "conn_type": "mysql",
+                "host": server.host,
+                "port": server.port or 3306,
+                "login": server.username,
+                "password": password,
+                "schema": server.database,
+            }
+        ),
+    }
+    result = run(airflow_home, env, "test", "dossierhub_sync_tax", output=True)
+    runs = result["runs"]["dossierhub_sync_tax"]
+    # With retries: 3 a retriable error would leave the task up for retry; it failed outright.
+    assert runs["tasks"]["check[-1]"] == "failed", runs
+    assert runs["state"] == "failed"
+    log = result["output"]
+    assert "AirflowFailException" in log or "not retried" in log
+    assert "source 'tax'" in log and "'url' setting" in log
+    assert "dossierhub_source_tax" in log
+    assert password not in log

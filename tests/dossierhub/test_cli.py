@@ -32,6 +32,7 @@ COMMANDS = [
     ["stats"],
     ["coverage"],
     ["reconcile"],
+    ["verify"],
     ["connectors"],
     ["connectors", "list"],
     ["connectors", "test"],
