@@ -605,3 +605,19 @@ def test_a_trickling_source_fails_the_run_at_request_deadline_naming_the_setting
             read_bounded_raw(connector)
         connector.close()
         assert server.sent < 200  # the rest of the page was never waited for
+
+
+def test_a_saved_cursor_left_in_year_9999_is_ignored_and_the_api_read_resumes_from_the_last_sane_one(
+    sqlite_registry: Engine,
+) -> None:
+    with Catalogue(items=30) as api:
+        sync_source(sqlite_registry, make(ByCursor, api.url))
+        with sqlite_registry.begin() as conn:  # what the old code saved after a 9999 record
+            conn.execute(
+                sync_state.update().values(
+                    cursor={"updated_at": "9999-12-31T00:00:00+07:00", "id": "0001"}
+                )
+            )
+        api.redate(["0003", "0004"], (START + timedelta(days=1)).isoformat())
+        again = sync_source(sqlite_registry, make(ByCursor, api.url))
+    assert (again.rows_read, again.updated) == (2, 2)  # read on from the last sane cursor
