@@ -924,7 +924,7 @@ class _XmlRecords:
         self._values: dict[str, str] | None = None
         self._problem: tuple[str, str] | None = None  # (code, detail) of the record
         self._field: str | None = None
-        self._text: list[str] = []
+        self._value = ""
         self._size = 0
         self._count_text: list[str] | None = None
         self._ready: list[tuple[dict[str, str], tuple[str, str] | None]] = []
@@ -992,10 +992,19 @@ class _XmlRecords:
             )
         )
 
+    # The three handlers run for every element: the common case (a value of a record) first.
     def _start(self, name: str, _attributes: dict[str, str]) -> None:
-        self._depth += 1
-        depth = self._depth
-        if depth > MAX_DEPTH:
+        depth = self._depth = self._depth + 1
+        values = self._values
+        if depth == 3 and values is not None:
+            if self._parser.CurrentByteIndex - self._record_at > MAX_RECORD:
+                too_long = f"the record is over {MAX_RECORD} bytes"
+                self._problem = self._problem or ("record_too_long", too_long)
+                return  # nothing more of it is kept
+            if name in values:
+                self._problem = self._problem or ("repeated_element", f"<{name}> appears twice")
+            self._field, self._value, self._size = name, "", 0
+        elif depth > MAX_DEPTH:
             raise _FileProblem(
                 Reason(
                     "file",
@@ -1004,7 +1013,7 @@ class _XmlRecords:
                     f"{self._parser.CurrentLineNumber}; ask the source to re-issue the file",
                 )
             )
-        if depth == 1 and name != self.root:
+        elif depth == 1 and name != self.root:
             raise _FileProblem(
                 Reason(
                     "file",
@@ -1012,28 +1021,15 @@ class _XmlRecords:
                     f"{self.name}: the root element is <{name}>, not <{self.root}>",
                 )
             )
-        if depth == 2:
+        elif depth == 2:
             if name == self.record:
                 self._values, self._problem = {}, None
                 self._record_at = self._parser.CurrentByteIndex
             elif name == self.count:
                 self._count_text = []
-        elif depth == 3 and self._values is not None:
-            if self._record_too_long():
-                return  # nothing more of it is kept
-            if name in self._values:
-                self._problem = self._problem or ("repeated_element", f"<{name}> appears twice")
-            self._field, self._text, self._size = name, [], 0
-        elif depth > 3 and self._values is not None:
+        elif depth > 3 and values is not None:
             nested = f"element <{name}> inside <{self._field}>"
             self._problem = self._problem or ("nested_element", nested)
-
-    def _record_too_long(self) -> bool:
-        if self._parser.CurrentByteIndex - self._record_at <= MAX_RECORD:
-            return False
-        too_long = f"the record is over {MAX_RECORD} bytes"
-        self._problem = self._problem or ("record_too_long", too_long)
-        return True
 
     def _chars(self, data: str) -> None:
         if self._depth == 3 and self._field is not None:
@@ -1042,17 +1038,21 @@ class _XmlRecords:
                 too_long = f"<{self._field}> is over {MAX_VALUE} characters"
                 self._problem = self._problem or ("value_too_long", too_long)
             else:
-                self._text.append(data)
+                self._value += data  # one piece mostly (buffer_text), a few for long values
         elif self._depth == 2 and self._count_text is not None and len(self._count_text) < 64:
             self._count_text.append(data)  # (a longer count is refused anyway: memory bounded)
 
     def _end(self, name: str) -> None:
-        depth, self._depth = self._depth, self._depth - 1
-        if depth == 3 and self._values is not None and self._field == name:
-            self._values.setdefault(name, "".join(self._text))
-            self._field = None
+        depth = self._depth
+        self._depth = depth - 1
+        if depth == 3:
+            if self._field == name and self._values is not None:
+                self._values.setdefault(name, self._value)
+                self._field = None
         elif depth == 2 and name == self.record and self._values is not None:
-            self._record_too_long()
+            if self._parser.CurrentByteIndex - self._record_at > MAX_RECORD:
+                too_long = f"the record is over {MAX_RECORD} bytes"
+                self._problem = self._problem or ("record_too_long", too_long)
             self._ready.append((self._values, self._problem))
             self._values = None
         elif depth == 2 and name == self.count and self._count_text is not None:
