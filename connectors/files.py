@@ -6,7 +6,10 @@ mapping function, `map_row`. Everything below is done here, once.
 
 **Which files.** Every `*.csv` and `*.xml` in the folder named by the setting `folder`, read in
 file-name order (sector systems name exports by day, so name order is day order). Hidden files
-(`.name`) and other suffixes (`.tmp`, `.part`, markers) are ignored.
+(`.name`) and other suffixes (`.tmp`, `.part`, markers) are ignored. A symbolic link is never
+followed, wherever it points (`link_outside_folder`, `symlink_refused`; files are opened with
+O_NOFOLLOW, so a link put in place after the listing is refused too), and a name that is not
+UTF-8 is not read (`bad_file_name`): each is reported every run until the file itself is there.
 
 **Completeness.** A file still being written is left alone, without a trace, for a later run:
 
@@ -66,6 +69,7 @@ the manifest and, while a file is read, the id and version of each of its record
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import logging
 import os
@@ -103,6 +107,12 @@ MAX_VALUE = 100_000  # characters of one XML value, same reason
 MAX_NAME_IN_KEY = 100
 _NAME_HEAD = 40
 _CHUNK = 1 << 16
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 # XML guards. expat re-scans a token cut by a chunk's end from its start at every chunk (expat
 # before 2.6 has no reparse deferral): one huge comment, tag or instruction costs the square of
 # its size, so markup over MAX_MARKUP refuses the file. A record over MAX_RECORD bytes is
@@ -132,6 +142,7 @@ class _Listed:
     path: Path
     size: int
     mtime_ns: int
+    problem: Reason | None = None  # why it is refused unread (a link, a name that is no text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,13 +339,17 @@ class FileDropConnector(Connector):
         settles: list[str] = []
         with tempfile.TemporaryDirectory(prefix="dossierhub-drop-") as scratch:
             for listed in self._listing():
+                if listed.problem is not None:
+                    # Not recorded as done: reported each run until replaced by the file itself.
+                    pending.append(self._file_rejected(listed.name, listed.problem))
+                    continue
                 if manifest.skips(listed):
                     continue
                 try:
                     snapshot = self._snapshot(listed, Path(scratch))
                 except OSError as exc:
                     # Not recorded as done: a later run tries again (permissions fixed, ...).
-                    pending.append(self._file_rejected(listed.name, _unreadable(listed, exc)))
+                    pending.append(self._file_rejected(listed.name, self._unreadable(listed, exc)))
                     continue
                 if snapshot is None or snapshot.sha256 in manifest.done:
                     continue  # still being written, or a content already loaded
@@ -384,6 +399,8 @@ class FileDropConnector(Connector):
         hashes: set[str] = set()
         with tempfile.TemporaryDirectory(prefix="dossierhub-drop-") as scratch:
             for listed in self._listing():
+                if listed.problem is not None:
+                    continue
                 try:
                     snapshot = self._snapshot(listed, Path(scratch))
                 except OSError:
@@ -450,13 +467,47 @@ class FileDropConnector(Connector):
         listed = []
         for name, path in names:
             try:
-                info = os.stat(path)
+                info = os.lstat(path)
             except OSError:
                 listed.append(_Listed(name, Path(path), -1, -1))  # reported when opened
                 continue
-            if stat.S_ISREG(info.st_mode):
-                listed.append(_Listed(name, Path(path), info.st_size, info.st_mtime_ns))
+            problem = None
+            if stat.S_ISLNK(info.st_mode):
+                problem = self._link_refused(name, path)
+            elif not stat.S_ISREG(info.st_mode):
+                continue  # a folder, a pipe, ...: no export
+            elif not _is_utf8(name):
+                problem = Reason(
+                    "file",
+                    "bad_file_name",
+                    f"{_shown(name)}: the file name is not UTF-8 text (bytes shown as \\xNN); "
+                    "it is not read: rename it in UTF-8 (or ask the source to)",
+                )
+            listed.append(_Listed(name, Path(path), info.st_size, info.st_mtime_ns, problem))
         return listed
+
+    def _link_refused(self, name: str, path: str) -> Reason:
+        """Why a symbolic link in the folder is not followed, wherever it points."""
+        root = os.path.realpath(self.folder)
+        target = os.path.realpath(path)
+        if os.path.commonpath([root, target]) != root or target == root:
+            return Reason(
+                "file",
+                "link_outside_folder",
+                f"{_shown(name)} is a symbolic link to a path outside the drop folder; it is "
+                "not followed: remove it, and have the export written into the folder itself",
+            )
+        return Reason(
+            "file",
+            "symlink_refused",
+            f"{_shown(name)} is a symbolic link; links are not followed, even within the drop "
+            "folder: have the export written under this name itself",
+        )
+
+    def _unreadable(self, listed: _Listed, exc: OSError) -> Reason:
+        if exc.errno == errno.ELOOP:  # became a link after the listing: O_NOFOLLOW refused it
+            return self._link_refused(listed.name, str(listed.path))
+        return _unreadable(listed, exc)
 
     def _snapshot(self, listed: _Listed, scratch: Path) -> _Snapshot | None:
         """Copy and hash the file; None when it changed while being copied.
@@ -465,8 +516,13 @@ class FileDropConnector(Connector):
         """
         digest = hashlib.sha256()
         copy = scratch / "snapshot"
-        with listed.path.open("rb") as source, copy.open("wb") as target:
+        # Never through a link (one put in place since the listing fails with ELOOP), and
+        # never blocking on a pipe put in place since.
+        fd = os.open(listed.path, _OPEN_FLAGS)
+        with os.fdopen(fd, "rb") as source, copy.open("wb") as target:
             before = os.fstat(source.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                raise OSError(errno.EINVAL, "it is no longer a regular file")
             while chunk := source.read(1 << 20):
                 digest.update(chunk)
                 target.write(chunk)
@@ -479,7 +535,8 @@ class FileDropConnector(Connector):
 
     def _file_rejected(self, name: str, reason: Reason) -> RawRecord:
         log.warning("source %r: %s", self.source, reason.message)
-        return RawRecord(f"{_name_key(name)}#file", {ORIGIN: name, REJECTED: reason.as_dict()})
+        payload = {ORIGIN: _shown(name), REJECTED: reason.as_dict()}
+        return RawRecord(f"{_name_key(name)}#file", payload)
 
     # -- envelopes --------------------------------------------------------------------------
     def _envelope(self, snapshot: _Snapshot) -> _Envelope:
@@ -872,7 +929,7 @@ class _XmlRecords:
         self._values: dict[str, str] | None = None
         self._problem: tuple[str, str] | None = None  # (code, detail) of the record
         self._field: str | None = None
-        self._text: list[str] = []
+        self._value = ""
         self._size = 0
         self._count_text: list[str] | None = None
         self._ready: list[tuple[dict[str, str], tuple[str, str] | None]] = []
@@ -940,10 +997,19 @@ class _XmlRecords:
             )
         )
 
+    # The three handlers run for every element: the common case (a value of a record) first.
     def _start(self, name: str, _attributes: dict[str, str]) -> None:
-        self._depth += 1
-        depth = self._depth
-        if depth > MAX_DEPTH:
+        depth = self._depth = self._depth + 1
+        values = self._values
+        if depth == 3 and values is not None:
+            if self._parser.CurrentByteIndex - self._record_at > MAX_RECORD:
+                too_long = f"the record is over {MAX_RECORD} bytes"
+                self._problem = self._problem or ("record_too_long", too_long)
+                return  # nothing more of it is kept
+            if name in values:
+                self._problem = self._problem or ("repeated_element", f"<{name}> appears twice")
+            self._field, self._value, self._size = name, "", 0
+        elif depth > MAX_DEPTH:
             raise _FileProblem(
                 Reason(
                     "file",
@@ -952,7 +1018,7 @@ class _XmlRecords:
                     f"{self._parser.CurrentLineNumber}; ask the source to re-issue the file",
                 )
             )
-        if depth == 1 and name != self.root:
+        elif depth == 1 and name != self.root:
             raise _FileProblem(
                 Reason(
                     "file",
@@ -960,28 +1026,15 @@ class _XmlRecords:
                     f"{self.name}: the root element is <{name}>, not <{self.root}>",
                 )
             )
-        if depth == 2:
+        elif depth == 2:
             if name == self.record:
                 self._values, self._problem = {}, None
                 self._record_at = self._parser.CurrentByteIndex
             elif name == self.count:
                 self._count_text = []
-        elif depth == 3 and self._values is not None:
-            if self._record_too_long():
-                return  # nothing more of it is kept
-            if name in self._values:
-                self._problem = self._problem or ("repeated_element", f"<{name}> appears twice")
-            self._field, self._text, self._size = name, [], 0
-        elif depth > 3 and self._values is not None:
+        elif depth > 3 and values is not None:
             nested = f"element <{name}> inside <{self._field}>"
             self._problem = self._problem or ("nested_element", nested)
-
-    def _record_too_long(self) -> bool:
-        if self._parser.CurrentByteIndex - self._record_at <= MAX_RECORD:
-            return False
-        too_long = f"the record is over {MAX_RECORD} bytes"
-        self._problem = self._problem or ("record_too_long", too_long)
-        return True
 
     def _chars(self, data: str) -> None:
         if self._depth == 3 and self._field is not None:
@@ -990,17 +1043,21 @@ class _XmlRecords:
                 too_long = f"<{self._field}> is over {MAX_VALUE} characters"
                 self._problem = self._problem or ("value_too_long", too_long)
             else:
-                self._text.append(data)
+                self._value += data  # one piece mostly (buffer_text), a few for long values
         elif self._depth == 2 and self._count_text is not None and len(self._count_text) < 64:
             self._count_text.append(data)  # (a longer count is refused anyway: memory bounded)
 
     def _end(self, name: str) -> None:
-        depth, self._depth = self._depth, self._depth - 1
-        if depth == 3 and self._values is not None and self._field == name:
-            self._values.setdefault(name, "".join(self._text))
-            self._field = None
+        depth = self._depth
+        self._depth = depth - 1
+        if depth == 3:
+            if self._field == name and self._values is not None:
+                self._values.setdefault(name, self._value)
+                self._field = None
         elif depth == 2 and name == self.record and self._values is not None:
-            self._record_too_long()
+            if self._parser.CurrentByteIndex - self._record_at > MAX_RECORD:
+                too_long = f"the record is over {MAX_RECORD} bytes"
+                self._problem = self._problem or ("record_too_long", too_long)
             self._ready.append((self._values, self._problem))
             self._values = None
         elif depth == 2 and name == self.count and self._count_text is not None:

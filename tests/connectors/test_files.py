@@ -508,20 +508,116 @@ def test_a_broken_file_is_reported_whole_and_nothing_of_it_loads(
     assert quarantined(registry) == {}  # the report of the broken content is settled
 
 
-def test_unreadable_file_is_reported_and_tried_again_next_run(
+def test_a_link_is_reported_each_run_until_the_file_itself_is_there(
     registry: Engine, tmp_path: Path
 ) -> None:
-    os.symlink(tmp_path / "gone.csv", tmp_path / "d_20260304.csv")  # points nowhere
+    os.symlink(tmp_path / "gone.dat", tmp_path / "d_20260304.csv")  # points nowhere yet
     put(tmp_path, "d_20260303.csv", csv_file(rows(2)))
     first = sync(registry, tmp_path)
     assert (first.inserted, first.quarantined) == (2, 1)
-    assert list(quarantined(registry)) == ["d_20260304.csv#file"]
-    assert "cannot be read" in quarantined(registry)["d_20260304.csv#file"][1][REJECTED]["message"]
+    assert {k: reason for k, (reason, _) in quarantined(registry).items()} == {
+        "d_20260304.csv#file": "file:symlink_refused"
+    }
+    put(tmp_path, "gone.dat", csv_file(rows(3, day=4)))  # now it points to an export: still no
     assert sync(registry, tmp_path).quarantined == 1  # not recorded as done
+    assert count(registry, dossier) == 2
 
-    put(tmp_path, "gone.csv", csv_file(rows(3, day=4)))
+    (tmp_path / "d_20260304.csv").unlink()
+    put(tmp_path, "d_20260304.csv", csv_file(rows(3, day=4)))
     assert sync(registry, tmp_path).inserted == 3
-    assert quarantined(registry) == {}  # readable at last: the report is settled
+    assert quarantined(registry) == {}  # the file itself at last: the report is settled
+
+
+class Vanishing(Drop):
+    """The first export listed is deleted before it is opened (an operator cleaning up)."""
+
+    def _listing(self) -> list[Any]:
+        listed = super()._listing()
+        listed[0].path.unlink(missing_ok=True)
+        return listed
+
+
+def test_unreadable_file_is_reported_and_tried_again_next_run(
+    registry: Engine, tmp_path: Path
+) -> None:
+    put(tmp_path, "d_20260303.csv", csv_file(rows(2)))
+    put(tmp_path, "d_20260304.csv", csv_file(rows(3, day=4)))
+    first = sync_source(registry, Vanishing(drop(tmp_path).context))
+    assert (first.inserted, first.quarantined) == (3, 1)
+    ((key, (reason, payload)),) = quarantined(registry).items()
+    assert (key, reason) == ("d_20260303.csv#file", "file:unreadable")
+    assert "cannot be read" in payload[REJECTED]["message"]
+    put(tmp_path, "d_20260303.csv", csv_file(rows(2)))  # back: not recorded as done, so read
+    assert sync(registry, tmp_path).inserted == 2
+    assert quarantined(registry) == {}
+
+
+def test_links_are_never_followed_wherever_they_point(registry: Engine, tmp_path: Path) -> None:
+    folder, outside = tmp_path / "drop", tmp_path / "elsewhere"
+    folder.mkdir()
+    outside.mkdir()
+    elsewhere = put(outside, "other.csv", csv_file(rows(4, day=9)))  # an export, not this one's
+    os.symlink(elsewhere, folder / "d_20260303.csv")
+    os.symlink("../elsewhere/other.csv", folder / "d_20260304.csv")  # relative, still outside
+    put(folder, "real.csv", csv_file(rows(2, day=5)))
+    os.symlink(folder / "real.csv", folder / "d_20260305.csv")  # inside: still a link
+    os.symlink(folder, folder / "d_20260306.csv")  # the folder itself
+    result = sync(registry, folder)
+    assert (result.inserted, result.quarantined) == (2, 4)
+    assert {k: reason for k, (reason, _) in quarantined(registry).items()} == {
+        "d_20260303.csv#file": "file:link_outside_folder",
+        "d_20260304.csv#file": "file:link_outside_folder",
+        "d_20260305.csv#file": "file:symlink_refused",
+        "d_20260306.csv#file": "file:link_outside_folder",
+    }
+    with registry.connect() as conn:
+        loaded = set(conn.execute(select(dossier.c.source_id)).scalars())
+    assert loaded == {r["Ma"] for r in rows(2, day=5)}
+    assert drop(folder).count(None) == 2
+    message = quarantined(registry)["d_20260303.csv#file"][1][REJECTED]["message"]
+    assert "outside the drop folder" in message and str(outside) not in message
+
+
+class SwappedForALink(Drop):
+    """An export is replaced by a link to a file elsewhere between the listing and the open."""
+
+    target: ClassVar[Path]
+
+    def _listing(self) -> list[Any]:
+        listed = super()._listing()
+        for entry in listed:
+            entry.path.unlink()
+            os.symlink(self.target, entry.path)
+        return listed
+
+
+def test_a_file_swapped_for_a_link_after_the_listing_is_not_followed(
+    registry: Engine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    SwappedForALink.target = put(tmp_path, "other.csv", csv_file(rows(4, day=9)))
+    put(folder, "d_20260303.csv", csv_file(rows(2)))
+    result = sync_source(registry, SwappedForALink(drop(folder).context))
+    assert (result.inserted, result.quarantined) == (0, 1)
+    assert {k: reason for k, (reason, _) in quarantined(registry).items()} == {
+        "d_20260303.csv#file": "file:link_outside_folder"
+    }
+
+
+def test_a_file_name_that_is_not_utf8_is_reported_unread(registry: Engine, tmp_path: Path) -> None:
+    odd = os.path.join(os.fsencode(tmp_path), b"d_2026\xe9_03.csv")
+    with open(odd, "wb") as out:
+        out.write(csv_file(rows(2)))
+    put(tmp_path, "d_20260304.csv", csv_file(rows(3, day=4)))
+    result = sync(registry, tmp_path)
+    assert result.status == "succeeded"
+    assert (result.inserted, result.quarantined) == (3, 1)
+    ((key, (reason, payload)),) = quarantined(registry).items()
+    assert reason == "file:bad_file_name" and "~" in key and len(key) <= 128
+    assert payload[files.ORIGIN] == "d_2026\\xe9_03.csv"
+    assert "not UTF-8" in payload[REJECTED]["message"]
+    assert drop(tmp_path).count(None) == 3
 
 
 def test_long_or_odd_file_names_keep_every_bad_line_apart_and_settle_only_their_own_file(
