@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Batch, Connector, Cursor, RawRecord
 from dossierhub import store
@@ -201,6 +202,12 @@ def sync_source(
                     store.finish_run(conn, run_id=run_id, status="failed", error=result.error)
                 raise
             result.status = "succeeded"
+    except SQLAlchemyError as exc:
+        during = f"the sync of source {source!r}"
+        lost = store.connection_lost(exc, during=during, engine=engine)
+        if lost is None:
+            raise
+        raise lost from None
     finally:
         connector.close()
     result.duration_s = time.monotonic() - started
