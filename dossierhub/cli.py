@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Connector, Period
 from connectors.masking import mask_optional
@@ -819,9 +820,16 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: a DossierHub error prints as one clear line and exits with 1."""
+    """Console entry point: a DossierHub error, or the registry connection dropping, prints as
+    one clear line and exits with 1."""
     try:
         app()
     except DossierHubError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        lost = store.connection_lost(exc, during=f"`dossierhub {' '.join(sys.argv[1:2])}`")
+        if lost is None:
+            raise
+        err.print(f"[red]error:[/] {lost}", highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -1,7 +1,8 @@
 """One error hierarchy, grouped by what the caller should do.
 
 * retry: `RetriableSourceError` (the source may answer next time);
-* stop: `FatalSourceError`, `ConfigError`, `RegistryError`, `SyncLockedError`,
+* stop: `FatalSourceError`, `ConfigError`, `RegistryError` (`RegistryConnectionLostError`:
+  a rerun is safe), `SyncLockedError`,
   `SyncLockLostError`;
 * set aside: `RecordRejected` (the record goes to quarantine with its reasons).
 
@@ -46,6 +47,14 @@ class ConfigError(DossierHubError):
 
 class RegistryError(DossierHubError):
     """The registry database cannot be used as configured."""
+
+
+class RegistryConnectionLostError(RegistryError):
+    """The registry connection dropped mid-command (server restart, terminated session).
+
+    Every write is one transaction, so what was committed is whole and what was not left no
+    trace: running the command again is safe.
+    """
 
 
 class SyncLockedError(DossierHubError):

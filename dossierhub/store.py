@@ -47,7 +47,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 
 from connectors.base import Cursor, RawRecord, jsonable
 from connectors.masking import first_line, mask_text
@@ -55,6 +61,7 @@ from connectors.sql import safe_url, with_bundled_driver
 from dossierhub.errors import (
     ConfigError,
     Reason,
+    RegistryConnectionLostError,
     RegistryError,
     SyncLockedError,
     SyncLockLostError,
@@ -145,6 +152,22 @@ def ensure_ready(engine: Engine) -> None:
         raise RegistryError(
             f"the registry at {where} has no {missing[0]} table; run `dossierhub db upgrade` first"
         )
+
+
+def connection_lost(
+    exc: BaseException, *, during: str, engine: Engine | None = None
+) -> RegistryConnectionLostError | None:
+    """The error to report when `exc` is the registry connection dropping, else None."""
+    if not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return None
+    where = ""
+    if engine is not None:
+        where = f" at {safe_registry_url(engine.url.render_as_string(hide_password=False))}"
+    return RegistryConnectionLostError(
+        f"registry connection lost during {during} ({_first_line(exc)}); everything committed "
+        f"is kept whole and nothing half-written remains, so a rerun is safe (check the "
+        f"registry database{where} if this repeats)"
+    )
 
 
 # -- batches ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Batch, Connector, Cursor, RawRecord, beyond
 from connectors.masking import mask_text
@@ -218,6 +219,12 @@ def sync_source(
                     store.finish_run(conn, run_id=run_id, status="failed", error=result.error)
                 raise
             result.status = "succeeded"
+    except SQLAlchemyError as exc:
+        during = f"the sync of source {source!r}"
+        lost = store.connection_lost(exc, during=during, engine=engine)
+        if lost is None:
+            raise
+        raise lost from None
     finally:
         connector.close()
     result.duration_s = time.monotonic() - started

@@ -7,9 +7,11 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
 
 COMMANDS = [
     [],
@@ -301,3 +303,65 @@ def test_demo_placeholder_secrets_are_refused_outside_demo_mode(tmp_path: Path) 
     assert refused.returncode == 1
     assert "setting 'api_key' is a demo placeholder" in refused.stderr
     assert "not-for-production" not in refused.stderr
+
+
+def test_registry_connections_terminated_mid_sync_print_one_line_and_a_rerun_completes(
+    env: dict[str, str], tmp_path: Path, pg_url: str
+) -> None:
+    """The registry's sessions are terminated (a restart, an operator's pg_terminate_backend)
+    while a sync writes: one line says what happened and that a rerun is safe, no traceback;
+    the rerun then loads everything."""
+    env["DOSSIERHUB_REGISTRY_URL"] = pg_url
+    (tmp_path / "sources.yaml").write_text(
+        "sources:\n  tax:\n    connector: tax\n    batch_size: 50\n"
+        "    settings:\n      url: ${TAX_URL}\n",
+        encoding="utf-8",
+    )
+    rows = ["--rows", "4000", "--seed", "5", "--malformed-share", "0"]
+    assert run(["simulate", "tax", "--url", env["TAX_URL"], *rows], env, tmp_path).returncode == 0
+    assert run(["db", "upgrade"], env, tmp_path).returncode == 0
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    database = make_url(pg_url).database
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERHUB_")}
+    full_env.update(env, COLUMNS="80", NO_COLOR="1")
+    sync = subprocess.Popen(
+        [sys.executable, "-m", "dossierhub", "sync", "tax"],
+        env=full_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The session holding the sync lock is left alone: losing it is SyncLockLostError's case.
+    others = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"
+        " AND pid <> pg_backend_pid() AND pid NOT IN"
+        " (SELECT pid FROM pg_locks WHERE locktype = 'advisory')"
+    )
+    try:
+        with admin.connect() as conn:
+            writing = text("SELECT count(*) FROM sync_run WHERE batches > 0")
+            while sync.poll() is None and not conn.execute(writing).scalar_one():
+                time.sleep(0.02)
+            while sync.poll() is None:
+                conn.execute(others, {"db": database})
+                time.sleep(0.02)
+        _, stderr = sync.communicate(timeout=60)
+    finally:
+        if sync.poll() is None:
+            sync.kill()
+        admin.dispose()
+    assert sync.returncode == 1
+    assert "Traceback" not in stderr
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("error: registry connection lost during the sync of source 'tax'")
+    assert "a rerun is safe" in line
+    again = run(["sync", "tax", "--format", "json"], env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    registry = create_engine(pg_url)
+    with registry.connect() as conn:
+        held = conn.execute(text("SELECT count(*) FROM dossier")).scalar_one()
+        statuses = list(conn.execute(text("SELECT status FROM sync_run ORDER BY id")).scalars())
+    registry.dispose()
+    assert held == 4000
+    assert statuses[0] in {"failed", "abandoned"} and statuses[1:] == ["succeeded"]
