@@ -13,13 +13,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
 from connectors.base import Period
-from dossierhub import cli, export, stats, store
+from dossierhub import api, cli, export, stats, store, tokens
 from models.dossier import DossierRecord
+from tests.dossierhub.test_api import serving
 
 PORTAL_CODE = "000.00.00.H56-260110-0001"
 
@@ -203,3 +205,20 @@ def test_a_field_no_source_reports_is_not_reported(
     jan = month(registry, "2026-01")
     assert (jan["full_online_rate"], jan["digitisation_rate"]) == (1.0, 1.0)
     assert (jan["service_level_coverage"], jan["digitisation_coverage"]) == (0.3333, 0.3333)
+
+
+def test_open_is_asked_for_a_period_or_a_day_not_both(registry: Engine) -> None:
+    load(registry, record("tax", "X", due_at=datetime(2026, 2, 10, 17)))
+    token = tokens.create_token(registry, role="statistics", name="rules")
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"{api.API_PREFIX}/open"
+    with serving(api.create_app(registry)) as url, httpx.Client(base_url=url) as client:
+        for params in ({}, {"period": "2026-02", "as_of": "2026-02-28"}):
+            refused = client.get(path, params=params, headers=headers)
+            assert refused.status_code == 422 and "as_of" in refused.text, params
+        bad_day = client.get(path, params={"as_of": "2026-02-30"}, headers=headers)
+        assert bad_day.status_code == 422
+        day = client.get(path, params={"as_of": "2026-02-28"}, headers=headers).json()
+        month = client.get(path, params={"period": "2026-02"}, headers=headers).json()
+    assert day["rows"] == month["rows"] == [{"group": {}, "open": 1, "overdue": 1}]
+    assert day["judged_at"] == month["judged_at"] == "2026-02-28T17:00:00Z"
