@@ -6,12 +6,13 @@ Airflow's own store as well), calls the engine, and maps DossierHub's errors to 
 should do with the task:
 
 * **fail at once, no retry** (`AirflowFailException`) — configuration and credentials:
-  `ConfigError`, `FatalSourceError` (wrong password, missing table...), `VerificationFailed`,
+  `ConfigError` (a registry not migrated included), `FatalSourceError` (wrong password,
+  missing table...), `VerificationFailed`,
   and any other DossierHub error whose class name says configuration or credentials;
 * **skip** (`AirflowSkipException`) — `SyncLockedError`: the same source (and partition) is
   already syncing elsewhere; nothing is lost, the next run carries on from the saved cursor;
 * **retry** (the exception as raised) — transient source and registry errors
-  (`RetriableSourceError`, `RegistryError`) and anything unexpected: a rerun is safe, since a
+  (`RetriableSourceError`, `RegistryError`, `SyncLockLostError`) and anything unexpected: a rerun is safe, since a
   sync's batch and cursor commit together.
 
 Airflow is imported inside the functions, so the engine package imports without it.

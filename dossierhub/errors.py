@@ -49,6 +49,12 @@ class RegistryError(DossierHubError):
     """The registry database cannot be used as configured."""
 
 
+class RegistryNotMigratedError(RegistryError, ConfigError):
+    """The registry lacks the schema this version needs: run `dossierhub db upgrade`.
+
+    Also a `ConfigError`: waiting does not fix it, so an Airflow task fails at once."""
+
+
 class RegistryConnectionLostError(RegistryError):
     """The registry connection dropped mid-command (server restart, terminated session).
 

@@ -63,6 +63,7 @@ from dossierhub.errors import (
     Reason,
     RegistryConnectionLostError,
     RegistryError,
+    RegistryNotMigratedError,
     SyncLockedError,
     SyncLockLostError,
 )
@@ -149,7 +150,7 @@ def ensure_ready(engine: Engine) -> None:
             "(check DOSSIERHUB_REGISTRY_URL and that the database is running)"
         ) from None
     if missing:
-        raise RegistryError(
+        raise RegistryNotMigratedError(
             f"the registry at {where} has no {missing[0]} table; run `dossierhub db upgrade` first"
         )
 

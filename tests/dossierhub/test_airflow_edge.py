@@ -11,9 +11,12 @@ from dossierhub.errors import (
     ConfigError,
     DossierHubError,
     FatalSourceError,
+    RegistryConnectionLostError,
     RegistryError,
+    RegistryNotMigratedError,
     RetriableSourceError,
     SyncLockedError,
+    SyncLockLostError,
 )
 from dossierhub.verify import Verification, VerificationFailed
 
@@ -40,7 +43,10 @@ CASES: list[tuple[BaseException, str]] = [
     (SourceConfigurationError("bad"), "fail"),
     (SyncLockedError("source 'tax' partition '' is already syncing"), "skip"),
     (RetriableSourceError("tax", "503 Service Unavailable"), "retry"),
-    (RegistryError("lost the registry connection"), "retry"),
+    (RegistryError("cannot open the registry"), "retry"),
+    (RegistryConnectionLostError("the registry connection was lost; a rerun is safe"), "retry"),
+    (RegistryNotMigratedError("the registry has no dossier table; run db upgrade"), "fail"),
+    (SyncLockLostError("the sync of 'tax' lost its lock"), "retry"),
     (DossierHubError("something else of ours"), "retry"),
     (ConnectionResetError("peer reset"), "retry"),
     (RuntimeError("a bug"), "retry"),
