@@ -726,7 +726,7 @@ def get_open(
             pattern=PERIOD_PATTERN,
             max_length=7,
             description="A year (2026), a quarter (2026-Q1) or a month (2026-03): figures at "
-            "its end. Give this or as_of.",
+            "its end. Give this or as_of; without either, as of today.",
             examples=["2026", "2026-Q1", "2026-03"],
         ),
     ] = None,
@@ -749,8 +749,10 @@ def get_open(
     grouping; a case spans sources, so there is no grouping by source either.
     """
     day = _day("as_of", as_of)
-    if (period is None) == (day is None):
-        raise InvalidParameterError("period", "give either period or as_of (not both)")
+    if period is not None and day is not None:
+        raise InvalidParameterError("period", "give either period or as_of, not both")
+    if period is None and day is None:  # neither: open and overdue now
+        day = (datetime.now(UTC) + linkage.LOCAL_OFFSET).date()
     if day is not None:
         chosen = None
         info = PeriodInfo(period=day.isoformat(), start=day, end=day + timedelta(days=1))

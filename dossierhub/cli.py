@@ -75,7 +75,9 @@ def _settings(**overrides: Any) -> Settings:
 
 def _registry(settings: Settings, *, ready: bool = True) -> Engine:
     err.print(
-        f"registry {store.safe_registry_url(settings.registry_url)} (from {_registry_origin})"
+        f"registry {store.safe_registry_url(settings.registry_url)} (from {_registry_origin})",
+        highlight=False,
+        soft_wrap=True,  # one line, however narrow the terminal: scripts read it
     )
     engine = store.open_registry(settings.registry_url)
     if ready:

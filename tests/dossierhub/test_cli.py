@@ -353,7 +353,9 @@ def test_registry_connections_terminated_mid_sync_print_one_line_and_a_rerun_com
         admin.dispose()
     assert sync.returncode == 1
     assert "Traceback" not in stderr
-    [line] = stderr.strip().splitlines()
+    # which registry, then what happened (the progress display leaves a blank line)
+    said, line = [text for text in stderr.splitlines() if text.strip()]
+    assert said.startswith("registry postgresql+psycopg://")
     assert line.startswith("error: registry connection lost during the sync of source 'tax'")
     assert "a rerun is safe" in line
     again = run(["sync", "tax", "--format", "json"], env, tmp_path)

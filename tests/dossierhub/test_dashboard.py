@@ -174,6 +174,10 @@ def headline(page: Any) -> dict[str, tuple[str, str]]:
         "on-time-rate",
         "payment-rate",
         "digitisation-rate",
+        "digitisation-coverage",
+        "refused-count",
+        "withdrawn-count",
+        "stopped-count",
         "open-count",
         "overdue-count",
     ]

@@ -213,9 +213,15 @@ def test_open_is_asked_for_a_period_or_a_day_not_both(registry: Engine) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     path = f"{api.API_PREFIX}/open"
     with serving(api.create_app(registry)) as url, httpx.Client(base_url=url) as client:
-        for params in ({}, {"period": "2026-02", "as_of": "2026-02-28"}):
-            refused = client.get(path, params=params, headers=headers)
-            assert refused.status_code == 422 and "as_of" in refused.text, params
+        both = {"period": "2026-02", "as_of": "2026-02-28"}
+        refused = client.get(path, params=both, headers=headers)
+        assert refused.status_code == 422 and "as_of" in refused.text
+        before = datetime.now(UTC)
+        now = client.get(path, headers=headers).json()  # neither: as of today, judged now
+        after = datetime.now(UTC)
+        assert now["as_of"] == (before + timedelta(hours=7)).date().isoformat()
+        assert before <= datetime.fromisoformat(now["judged_at"]) <= after
+        assert now["rows"] == [{"group": {}, "open": 1, "overdue": 1}]
         bad_day = client.get(path, params={"as_of": "2026-02-30"}, headers=headers)
         assert bad_day.status_code == 422
         day = client.get(path, params={"as_of": "2026-02-28"}, headers=headers).json()

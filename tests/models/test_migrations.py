@@ -26,17 +26,15 @@ def test_upgrade_is_idempotent(registry: Engine) -> None:
 
 def test_upgrade_to_0004_empties_the_statistics_for_a_rebuild(registry: Engine) -> None:
     """Cases and rollups built under the old rules go; the next refresh rebuilds them all."""
-    from datetime import datetime
+    from datetime import date, datetime
 
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
     from connectors.base import Period
     from dossierhub import stats, store
     from models.dossier import DossierRecord
     from models.tables import dossier_case, stats_state
 
-    migrate.downgrade(registry, "0003")
-    assert migrate.current_revision(registry) == "0003"
     refused = DossierRecord.model_validate(
         {
             "source_system": "tax",
@@ -50,26 +48,25 @@ def test_upgrade_to_0004_empties_the_statistics_for_a_rebuild(registry: Engine) 
             "source_updated_at": datetime(2026, 1, 10, 9),
         }
     )
-    with registry.begin() as conn:
+    with registry.begin() as conn:  # written by today's code, then the schema taken back
         store.write_batch(conn, source_system="tax", records=[refused])
+    migrate.downgrade(registry, "0003")
+    assert migrate.current_revision(registry) == "0003"
+    with registry.begin() as conn:  # a case and a watermark as the 0003 refresh left them
         conn.execute(
-            dossier_case.insert().values(
-                case_key="old",
-                members=1,
-                in_portal=False,
-                first_source="tax",
-                channel="online",
-                agency_code="x",
-                procedure_code="y",
-                status=3,
-                received_at=datetime(2026, 1, 10, 2, tzinfo=UTC),
-                received_day=datetime(2026, 1, 10).date(),
-            )
+            text(
+                "INSERT INTO dossier_case (case_key, members, in_portal, first_source, channel,"
+                " agency_code, procedure_code, status, received_at, received_day)"
+                " VALUES ('old', 1, :no, 'tax', 'online', 'x', 'y', 3, :at, :day)"
+            ),
+            {"no": False, "at": datetime(2026, 1, 10, 2, tzinfo=UTC), "day": date(2026, 1, 10)},
         )
         conn.execute(
-            stats_state.insert().values(
-                name="rollup", watermark=datetime.now(UTC), refreshed_at=datetime.now(UTC)
-            )
+            text(
+                "INSERT INTO stats_state (name, watermark, refreshed_at)"
+                " VALUES ('rollup', :now, :now)"
+            ),
+            {"now": datetime.now(UTC)},
         )
     migrate.upgrade(registry)
     with registry.connect() as conn:
