@@ -267,7 +267,10 @@ def test_a_sync_whose_lock_session_is_terminated_stops_failed_and_a_rerun_equals
 
     def advisory_holders() -> list[int]:
         with admin.connect() as conn:
-            query = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            query = (  # this test's database only: other tests hold advisory locks too
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
             return list(conn.execute(text(query)).scalars())
 
     def after_batch(result: Any) -> None:
