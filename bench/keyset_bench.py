@@ -21,16 +21,15 @@ machine-readable:
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import Engine, and_, create_engine, event, or_, select, text
+from sync_bench import scratch_database  # run as a script: bench/ is on the path
 
 from connectors.base import ConnectorContext
 from connectors.tax import TaxConnector
@@ -38,20 +37,6 @@ from dossierhub.privacy import IdentifierHasher
 from simulators import tax
 
 FIRST = datetime(2025, 1, 1)
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    server = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"dh_bench_keyset_{secrets.token_hex(3)}"
-    with server.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def fill(url: str, rows: int) -> None:
@@ -97,7 +82,7 @@ def main() -> None:
     parser.add_argument("--server", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
 
-    with scratch_database(args.server) as url:
+    with scratch_database(args.server, "keyset") as url:
         started = time.perf_counter()
         fill(url, args.rows)
         print(f"{args.rows:,} rows in {time.perf_counter() - started:.1f} s")

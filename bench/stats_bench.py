@@ -39,16 +39,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
+from sync_bench import scratch_database  # run as a script: bench/ is on the path
 
 from connectors.base import Period
 from dossierhub import linkage, stats, store
@@ -425,20 +424,6 @@ class BenchError(AssertionError):
 def require(condition: bool, message: str) -> None:
     if not condition:  # not `assert`: the benchmark must check under python -O as well
         raise BenchError(message)
-
-
-@contextmanager
-def scratch_database(server_url: str, label: str) -> Iterator[str]:
-    server = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"dh_bench_{label}_{secrets.token_hex(3)}"
-    with server.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def local_midnight(day: date) -> datetime:
