@@ -68,6 +68,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, insert, update
 
 from dossierhub import api, tokens
+from simulators import finance as finance_simulator
 from simulators import tax as tax_simulator
 from simulators.one_stop import OneStopApi
 from tests.dossierhub.test_api import serving
@@ -253,32 +254,7 @@ def tax_second_sync(url: str) -> None:
 
 
 # -- Finance (CSV exports): native lines ----------------------------------------------------
-FINANCE_COLUMNS = [
-    "SoHoSo",
-    "MaHoSoQuocGia",
-    "MaThuTuc",
-    "TenThuTuc",
-    "LinhVuc",
-    "DonViXuLy",
-    "DonViTiepNhan",
-    "MaDiaBan",
-    "NgayNop",
-    "NgayNhan",
-    "HanXuLy",
-    "NgayHoanThanh",
-    "NgayTraKetQua",
-    "HinhThucNop",
-    "MucDo",
-    "TrangThai",
-    "LoaiDoiTuong",
-    "MaSoThue",
-    "PhiLePhi",
-    "ThanhToanTrucTuyen",
-    "SoGiayTo",
-    "SoGiayToSoHoa",
-    "KetQuaDienTu",
-    "NgayCapNhat",
-]
+FINANCE_COLUMNS = finance_simulator.COLUMNS  # the reference Finance system's native header
 
 
 def finance(
