@@ -32,8 +32,8 @@ from sqlalchemy import Engine, and_, create_engine, event, or_, select, text
 from sync_bench import scratch_database  # run as a script: bench/ is on the path
 
 from connectors.base import ConnectorContext
+from connectors.identifiers import IdentifierHasher
 from connectors.tax import TaxConnector
-from dossierhub.privacy import IdentifierHasher
 from simulators import tax
 
 FIRST = datetime(2025, 1, 1)

@@ -49,9 +49,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sync_bench import scratch_database  # run as a script: bench/ is on the path
 
-from connectors.base import Period
 from dossierhub import linkage, stats, store
 from models import migrate
+from models.period import Period
 from models.tables import dossier, dossier_case
 
 LOCAL_TZ = "Asia/Ho_Chi_Minh"

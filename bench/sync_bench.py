@@ -32,9 +32,9 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from connectors.base import ConnectorContext
+from connectors.identifiers import IdentifierHasher
 from connectors.tax import TaxConnector
 from dossierhub import store
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
 from models import migrate
 from models.tables import CANONICAL_COLUMNS

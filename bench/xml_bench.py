@@ -122,7 +122,7 @@ def child(which: str, baseline: str, folder: Path) -> None:
 
     from connectors.base import ConnectorContext
     from connectors.finance import FinanceConnector
-    from dossierhub.privacy import IdentifierHasher
+    from connectors.identifiers import IdentifierHasher
 
     with tempfile.TemporaryDirectory() as scratch:
         files = transport(which, baseline, Path(scratch))

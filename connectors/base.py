@@ -19,7 +19,6 @@ Connectors never import Airflow or the engine's storage; they see only their set
 from __future__ import annotations
 
 import math
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,9 +28,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from dossierhub.errors import ConfigError, Reason, RecordRejected, unknown_name
-from dossierhub.privacy import IdentifierHasher
+from connectors.errors import ConfigError, Reason, RecordRejected, unknown_name
+from connectors.identifiers import IdentifierHasher
 from models.dossier import DossierRecord
+from models.period import Period
 
 Cursor = dict[str, Any]
 
@@ -63,36 +63,6 @@ class Batch:
 class Health:
     ok: bool
     detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """A half-open range of local (Asia/Ho_Chi_Minh) dates: start <= day < end."""
-
-    start: date
-    end: date
-
-    @classmethod
-    def parse(cls, text: str) -> Period:
-        """`2026`, `2026-Q1` or `2026-03`."""
-        if m := re.fullmatch(r"(\d{4})", text):
-            year = int(m.group(1))
-            return cls(date(year, 1, 1), date(year + 1, 1, 1))
-        if m := re.fullmatch(r"(\d{4})-Q([1-4])", text):
-            year, quarter = int(m.group(1)), int(m.group(2))
-            start = date(year, 3 * quarter - 2, 1)
-            return cls(start, _add_months(start, 3))
-        if m := re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", text):
-            start = date(int(m.group(1)), int(m.group(2)), 1)
-            return cls(start, _add_months(start, 1))
-        raise ValueError(
-            f"period {text!r} is not a year (2026), quarter (2026-Q1) or month (2026-03)"
-        )
-
-
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 @dataclass(frozen=True)

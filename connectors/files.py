@@ -88,7 +88,7 @@ from xml.parsers import expat
 from pydantic import BaseModel
 
 from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, Period, RawRecord
-from dossierhub.errors import FatalSourceError, Reason, RecordRejected
+from connectors.errors import FatalSourceError, Reason, RecordRejected
 from models.dossier import DossierRecord
 
 log = logging.getLogger(__name__)

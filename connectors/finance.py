@@ -22,8 +22,8 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from connectors.base import HASHED, RawRecord
+from connectors.errors import Reason
 from connectors.files import FileDropConnector
-from dossierhub.errors import Reason
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 

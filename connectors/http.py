@@ -79,7 +79,7 @@ from connectors.base import (
     RawRecord,
     as_utc,
 )
-from dossierhub.errors import FatalSourceError, Reason, RetriableSourceError
+from connectors.errors import FatalSourceError, Reason, RetriableSourceError
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from connectors.base import HASHED, RawRecord
+from connectors.errors import Reason
 from connectors.sql import SqlConnector
-from dossierhub.errors import Reason
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # trang_thai: the Land system's own status codes.

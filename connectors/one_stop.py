@@ -15,8 +15,8 @@ import re
 from typing import Any, ClassVar
 
 from connectors.base import HASHED, RawRecord
+from connectors.errors import Reason
 from connectors.http import ApiKey, HttpConnector, PageNumber
-from dossierhub.errors import Reason
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # MucDo: the legacy levels 4 (toàn trình), 3 (một phần), 2 (not online) — Decree 42/2022.

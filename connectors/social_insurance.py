@@ -16,8 +16,8 @@ from math import inf
 from typing import Any, ClassVar
 
 from connectors.base import HASHED, RawRecord
+from connectors.errors import Reason
 from connectors.http import HttpConnector, NextCursor, OAuth2ClientCredentials
-from dossierhub.errors import Reason
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # maThuTuc: Social Insurance's procedure codes -> national procedure codes (mã TTHC).

@@ -58,9 +58,9 @@ from connectors.base import (
     as_utc,
     beyond,
 )
+from connectors.errors import ConfigError, FatalSourceError, Reason
 from connectors.masking import first_line as _first_line
 from connectors.masking import mask_url
-from dossierhub.errors import ConfigError, FatalSourceError, Reason
 
 
 class SqlSettings(BaseModel):

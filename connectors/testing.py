@@ -52,8 +52,8 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.base import HASHED, Batch, Connector, ConnectorContext, Cursor, Period, RawRecord
-from dossierhub.errors import Reason, RecordRejected
-from dossierhub.privacy import IdentifierHasher
+from connectors.errors import Reason, RecordRejected
+from connectors.identifiers import IdentifierHasher
 from models.dossier import DossierRecord
 
 # Dates are local (Asia/Ho_Chi_Minh): UTC+7 all year round.

@@ -40,13 +40,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError
 
-from connectors.base import Period
 from connectors.masking import mask_optional, mask_text, secret_parameters
 from dossierhub import linkage, stats, store, tokens
 from dossierhub.errors import ConfigError
 from dossierhub.settings import Settings
 from dossierhub.tokens import Role
 from models.dossier import AdminLevel, Channel, ServiceLevel, Status
+from models.period import Period
 from models.tables import dossier, quarantine, reconciliation, source, stats_state, sync_run
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.identifiers import DEMO_HASH_KEY, IdentifierHasher
 from dossierhub.errors import ConfigError, close_match, unknown_name
-from dossierhub.privacy import DEMO_HASH_KEY, IdentifierHasher
 
 DEFAULT_REGISTRY_URL = "sqlite:///var/registry.db"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -34,11 +34,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, text, update
 
-from connectors.base import Period
 from connectors.masking import mask_optional
 from dossierhub import linkage
 from dossierhub.errors import ConfigError
 from models.dossier import Status
+from models.period import Period
 from models.tables import (
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,

@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from connectors.identifiers import IdentifierHasher
 from dossierhub import store
-from dossierhub.privacy import IdentifierHasher
 from models import migrate
 
 PG_SERVER = os.environ.get(

@@ -19,9 +19,9 @@ from sqlalchemy import Engine, func, select
 from connectors import files
 from connectors.base import Batch, ConnectorContext, Cursor, Period, RawRecord
 from connectors.files import REJECTED, TEXT, FileDropConnector
+from connectors.identifiers import IdentifierHasher
 from dossierhub import store
 from dossierhub.errors import FatalSourceError
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import SyncResult, sync_source
 from models import migrate
 from models.dossier import DossierRecord

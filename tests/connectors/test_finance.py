@@ -16,8 +16,8 @@ from sqlalchemy import Engine, String, cast, func, select
 
 from connectors.base import Batch, ConnectorContext, Cursor, Period
 from connectors.finance import FinanceConnector
+from connectors.identifiers import IdentifierHasher
 from dossierhub import store
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import SyncResult, sync_source
 from models import migrate
 from models.tables import dossier, dossier_event, quarantine, sync_state

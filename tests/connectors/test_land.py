@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, String, cast, create_engine, func, select, text
 
 from connectors.base import ConnectorContext, Cursor, Period, RawRecord, jsonable
+from connectors.identifiers import IdentifierHasher
 from connectors.land import LandConnector
 from dossierhub.errors import FatalSourceError, Reason, RecordRejected
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
 from models.dossier import AdminLevel, Channel, DossierRecord, ServiceLevel, Status
 from models.tables import dossier, dossier_event, quarantine

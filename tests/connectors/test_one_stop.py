@@ -18,12 +18,12 @@ from sqlalchemy import Engine, String, cast, select
 
 from connectors.base import Connector, ConnectorContext, Period, RawRecord
 from connectors.http import HttpConnector
+from connectors.identifiers import IdentifierHasher
 from connectors.one_stop import OneStopConnector
 from connectors.social_insurance import SocialInsuranceConnector
 from connectors.testing import ConnectorConformance, context_for
 from dossierhub import stats
 from dossierhub.errors import FatalSourceError, RecordRejected
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
 from models.dossier import AdminLevel, Channel, Status
 from models.tables import dossier, dossier_case, dossier_event, quarantine

@@ -18,10 +18,10 @@ from sqlalchemy import Engine, String, cast, func, select
 
 from connectors.base import Connector, ConnectorContext, Period, RawRecord
 from connectors.http import HttpConnector
+from connectors.identifiers import IdentifierHasher
 from connectors.social_insurance import SocialInsuranceConnector
 from connectors.testing import ConnectorConformance, context_for
 from dossierhub.errors import FatalSourceError, RecordRejected
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
 from models.dossier import Channel, Status
 from models.tables import dossier, dossier_event, quarantine

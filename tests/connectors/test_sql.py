@@ -25,9 +25,9 @@ from sqlalchemy import (
 )
 
 from connectors.base import ConnectorContext
+from connectors.identifiers import IdentifierHasher
 from connectors.tax import TaxConnector
 from dossierhub import store
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.settings import Settings, SourceConfig
 from dossierhub.sources import open_connector
 from dossierhub.sync import sync_source

@@ -22,9 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import ConnectorContext, Cursor, Period, RawRecord, jsonable
+from connectors.identifiers import IdentifierHasher
 from connectors.tax import TaxConnector
 from dossierhub.errors import FatalSourceError, Reason, RecordRejected
-from dossierhub.privacy import IdentifierHasher
 from models.dossier import AdminLevel, Channel, DossierRecord, Status
 from simulators import tax
 

@@ -28,10 +28,10 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from typer.testing import CliRunner
 
 from connectors.base import Period, RawRecord
+from connectors.identifiers import IdentifierHasher
 from dossierhub import api, stats, store, tokens
 from dossierhub.cli_api import serve, tokens_app
 from dossierhub.errors import ConfigError, Reason
-from dossierhub.privacy import IdentifierHasher
 from models import migrate
 from models.tables import api_token, dossier
 from tests.conftest import PG_SERVER, TEST_KEY, _server

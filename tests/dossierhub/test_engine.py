@@ -13,9 +13,9 @@ from pydantic import BaseModel, SecretStr
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, Period, RawRecord
+from connectors.identifiers import IdentifierHasher
 from dossierhub import store
 from dossierhub.errors import Reason, SyncLockedError, SyncLockLostError
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import retry_quarantine, sync_source
 from models import migrate
 from models.dossier import DossierRecord

@@ -18,9 +18,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
-from connectors.base import Period
 from dossierhub import api, cli, export, stats, store, tokens
 from models.dossier import DossierRecord
+from models.period import Period
 from tests.dossierhub.test_api import serving
 
 PORTAL_CODE = "000.00.00.H56-260110-0001"

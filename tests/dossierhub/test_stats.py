@@ -31,11 +31,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, func, select
 
-from connectors.base import Period
 from dossierhub import stats, store
 from dossierhub.errors import ConfigError
 from models import migrate
 from models.dossier import DossierRecord
+from models.period import Period
 from models.tables import dossier_case, stats_change, stats_daily, stats_monthly
 
 

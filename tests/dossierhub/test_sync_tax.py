@@ -12,9 +12,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, String, cast, func, select
 
 from connectors.base import Batch, ConnectorContext, Cursor, RawRecord
+from connectors.identifiers import IdentifierHasher
 from connectors.tax import TaxConnector
 from dossierhub import store
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import retry_quarantine, sync_source
 from models import migrate
 from models.dossier import DossierRecord

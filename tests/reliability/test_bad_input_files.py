@@ -33,8 +33,8 @@ from sqlalchemy import Engine, String, cast, select
 from connectors.base import ConnectorContext, RawRecord
 from connectors.files import ORIGIN, REJECTED
 from connectors.finance import FinanceConnector
+from connectors.identifiers import IdentifierHasher
 from dossierhub.errors import RecordRejected
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import SyncResult, sync_source
 from models.dossier import DossierRecord
 from models.tables import dossier, dossier_event, quarantine, sync_state

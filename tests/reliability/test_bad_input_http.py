@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select
 
 from connectors.base import ConnectorContext, RawRecord
 from connectors.http import HttpConnector
+from connectors.identifiers import IdentifierHasher
 from connectors.one_stop import OneStopConnector
 from connectors.social_insurance import SocialInsuranceConnector
 from dossierhub.errors import (
@@ -34,7 +35,6 @@ from dossierhub.errors import (
     RecordRejected,
     RetriableSourceError,
 )
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
 from models.dossier import DossierRecord, Status
 from models.tables import CANONICAL_COLUMNS, dossier, dossier_event, quarantine, sync_run

@@ -16,9 +16,9 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import Column, Engine, MetaData, Table, create_engine, func, insert, select
 
 from connectors.base import ConnectorContext, RawRecord
+from connectors.identifiers import IdentifierHasher
 from connectors.tax import TaxConnector
 from dossierhub.errors import RecordRejected
-from dossierhub.privacy import IdentifierHasher
 from dossierhub.sync import sync_source
 from models.dossier import DossierRecord
 from models.tables import dossier, quarantine

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlalchemy.exc import ProgrammingError
 
-from connectors.base import Period
 from dossierhub import stats, store
 from models import migrate
+from models.period import Period
 from models.tables import dossier
 
 ROOT = Path(__file__).resolve().parents[2]

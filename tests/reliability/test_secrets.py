@@ -90,8 +90,8 @@ def test_engine_logging_at_debug_carries_no_secret(
     from pydantic import SecretStr
 
     from connectors.base import ConnectorContext
+    from connectors.identifiers import IdentifierHasher
     from connectors.tax import TaxConnector
-    from dossierhub.privacy import IdentifierHasher
     from dossierhub.sync import sync_source
 
     tax.generate(pg_url, rows=300, seed=6, malformed_share=0.05)
