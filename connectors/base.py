@@ -22,16 +22,22 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
 from connectors.errors import ConfigError, Reason, RecordRejected, unknown_name
-from connectors.identifiers import IdentifierHasher
+from connectors.identifiers import HASHED, IdentifierHasher
 from models.dossier import DossierRecord
+from models.localtime import LOCAL
 from models.period import Period
+
+if TYPE_CHECKING:
+    from connectors.mapping import Mapping
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 Cursor = dict[str, Any]
 
@@ -94,10 +100,15 @@ class ConnectorContext:
         return int(index), int(count)
 
 
-class Connector(ABC):
-    """Base of every connector. Subclasses declare `Settings` and implement the four calls."""
+class Connector(ABC, Generic[SettingsT]):
+    """Base of every connector. Subclasses declare `Settings` and implement the four calls.
+
+    A connector is generic over its settings model, so `self.settings` has that type:
+    `class TaxConnector(SqlConnector)` where `SqlConnector(Connector[SqlSettings])`.
+    """
 
     Settings: ClassVar[type[BaseModel]]
+    settings: SettingsT
     # Shown in error messages so a reader knows which file holds the mapping.
     mapping_file: ClassVar[str] = "connectors/"
     # The setting holding the source's secret, filled from an Airflow Connection's password.
@@ -111,6 +122,20 @@ class Connector(ABC):
     # refresh may overwrite the registry with it even where the source dated a change
     # backwards; an export drop's full read is its history of files, not its state.
     full_read_is_current: ClassVar[bool] = False
+    # The declared mapping from a native record to canonical fields (connectors/mapping.py),
+    # when the connector has one; its identifiers become `personal_fields`.
+    mapping: ClassVar[Mapping | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        mapping = cls.__dict__.get("mapping")
+        if mapping is None:
+            return
+        if "personal_fields" not in cls.__dict__:
+            cls.personal_fields = mapping.personal_fields
+        declared = getattr(cls, "columns", None)
+        if declared is not None:  # a table or file transport: every record has these columns
+            mapping.check_columns(declared, where=cls.mapping_file)
 
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
@@ -130,7 +155,7 @@ class Connector(ABC):
                 "(fix the source's settings in the sources file)"
             )
         try:
-            self.settings = self.Settings.model_validate(dict(context.settings))
+            self.settings = cast(SettingsT, self.Settings.model_validate(dict(context.settings)))
         except ValidationError as exc:
             problems = "; ".join(
                 f"setting {'.'.join(str(p) for p in e['loc'])!r}: {e['msg']}" for e in exc.errors()
@@ -157,7 +182,7 @@ class Connector(ABC):
         quarantined record in a period; a transport reads its connector's receipt field."""
         return None
 
-    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+    def close(self) -> None:  # optional hook, nothing to release by default
         """Release connections; the engine calls it when a sync ends."""
 
     def screen(self, raw: RawRecord) -> list[Reason]:
@@ -212,10 +237,6 @@ class Connector(ABC):
         if problems:
             raise RecordRejected(problems)
         return record
-
-
-HASHED = "hmac-sha256:"
-LOCAL = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no summer time since 1975
 
 
 def as_utc(moment: datetime) -> datetime | None:

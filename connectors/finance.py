@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from functools import partial
+from typing import ClassVar
 
-from connectors.base import HASHED, RawRecord
-from connectors.errors import Reason
+from connectors.base import RawRecord
 from connectors.files import FileDropConnector
+from connectors.mapping import (
+    Code,
+    Count,
+    Fee,
+    Identifier,
+    Mapping,
+    Time,
+    TimeText,
+    Value,
+    whole_number,
+)
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 
@@ -63,12 +73,14 @@ _YES_NO = {_word("Có"): True, _word("Không"): False, "1": True, "0": False}
 _TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}", re.ASCII)
 # "45.000", "1.250.000", "45000", with an optional decimal part after a comma.
 _AMOUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?", re.ASCII)
-_COUNT = re.compile(r"\d{1,9}", re.ASCII)  # a number of documents ("²".isdigit() is true)
+# LoaiDoiTuong: the shared applicant codes 1-4, in ASCII digits ("²".isdigit() is true).
+_APPLICANT = {code: ApplicantType.from_code(code) for code in (1, 2, 3, 4)}
 
 
-def _unknown(field: str, column: str, value: str, known: dict[str, Any]) -> Reason:
-    words = ", ".join(known)
-    return Reason(field, "unknown_code", f"{column} {value!r} is not a Finance value ({words})")
+def _amount(text: str) -> Decimal | None:
+    """An amount as Finance writes it ("1.250.000"), None when it is not one."""
+    amount = _AMOUNT.fullmatch(text.strip())
+    return None if amount is None else Decimal(amount.group(1).replace(".", ""))
 
 
 class FinanceConnector(FileDropConnector):
@@ -76,29 +88,10 @@ class FinanceConnector(FileDropConnector):
 
     mapping_file = "connectors/finance.py"
     columns: ClassVar[tuple[str, ...]] = (
-        "SoHoSo",
-        "MaHoSoQuocGia",
-        "MaThuTuc",
-        "TenThuTuc",
-        "LinhVuc",
-        "DonViXuLy",
-        "DonViTiepNhan",
-        "MaDiaBan",
-        "NgayNop",
-        "NgayNhan",
-        "HanXuLy",
-        "NgayHoanThanh",
-        "NgayTraKetQua",
-        "HinhThucNop",
-        "MucDo",
-        "TrangThai",
-        "LoaiDoiTuong",
-        "MaSoThue",
-        "PhiLePhi",
-        "ThanhToanTrucTuyen",
-        "SoGiayTo",
-        "SoGiayToSoHoa",
-        "KetQuaDienTu",
+        *("SoHoSo", "MaHoSoQuocGia", "MaThuTuc", "TenThuTuc", "LinhVuc", "DonViXuLy"),
+        *("DonViTiepNhan", "MaDiaBan", "NgayNop", "NgayNhan", "HanXuLy", "NgayHoanThanh"),
+        *("NgayTraKetQua", "HinhThucNop", "MucDo", "TrangThai", "LoaiDoiTuong", "MaSoThue"),
+        *("PhiLePhi", "ThanhToanTrucTuyen", "SoGiayTo", "SoGiayToSoHoa", "KetQuaDienTu"),
         "NgayCapNhat",
     )
     key_column = "SoHoSo"
@@ -107,131 +100,55 @@ class FinanceConnector(FileDropConnector):
     time_formats = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
     csv_trailer = "#KETTHUC"
     xml_root, xml_record, xml_count = "DanhSachHoSo", "HoSo", "TongSo"
-    personal_fields: ClassVar[dict[str, str]] = {"MaSoThue": "applicant_key"}
+    # Every value is text or None, straight from the file or back from quarantine.
+    mapping: ClassVar[Mapping] = Mapping(
+        Value("SoHoSo", "dossier_code", required="no receipt code"),
+        Value("MaHoSoQuocGia", "national_dossier_code"),
+        Value("MaThuTuc", "procedure_code"),
+        Value("TenThuTuc", "procedure_name"),
+        Value("LinhVuc", "sector"),
+        Value("DonViXuLy", "agency_code"),
+        Value("DonViTiepNhan", "received_by"),
+        Time("NgayNop", "submitted_at"),
+        Time("NgayNhan", "received_at", required=True),
+        Time("HanXuLy", "due_at"),
+        Time("NgayHoanThanh", "finished_at"),
+        Time("NgayTraKetQua", "returned_at"),
+        Time("NgayCapNhat", "source_updated_at", required=True),
+        Value("MaDiaBan", "locality_code"),  # the model derives the admin level
+        Code("TrangThai", "status", _STATUS, key=_word, optional=True, raw_field="status_raw"),
+        Code("HinhThucNop", "channel", _CHANNEL, key=_word, optional=True),
+        Code("MucDo", "service_level", _SERVICE_LEVEL, key=str.strip, optional=True),
+        Code(
+            "LoaiDoiTuong",
+            "applicant_type",
+            _APPLICANT,
+            key=partial(whole_number, max_digits=9),
+            optional=True,
+            message="{column} {value!r} is not 1-4",
+        ),
+        Identifier(
+            "MaSoThue",
+            _TAX_ID,
+            "a 10-digit tax code, a 13-digit branch tax code (0101234567-001) or a 12-digit "
+            "citizen ID",
+        ),
+        Fee(
+            "PhiLePhi",
+            _amount,
+            paid=Code("ThanhToanTrucTuyen", "paid_online", _YES_NO, key=_word, optional=True),
+        ),
+        Count("SoGiayTo", "docs_submitted"),
+        Count("SoGiayToSoHoa", "docs_digitised"),
+        Code("KetQuaDienTu", "result_digitised", _YES_NO, key=_word, optional=True),
+        unknown="{column} {value!r} is not a Finance value ({known})",
+        times=TimeText(FileDropConnector.parse_time, "invalid_date", "a dd/MM/yyyy HH:mm:ss time"),
+        none_is_missing=True,
+    )
 
     def map_row(self, raw: RawRecord) -> DossierRecord:
-        # Every value is text or None, straight from the file or back from quarantine.
-        row = raw.payload
-        problems: list[Reason] = []
-        given = {
-            "source_system": self.source,
-            "source_id": raw.source_id,
-            "dossier_code": row["SoHoSo"],
-            "national_dossier_code": row["MaHoSoQuocGia"],
-            "procedure_code": row["MaThuTuc"],
-            "procedure_name": row["TenThuTuc"],
-            "sector": row["LinhVuc"],
-            "agency_code": row["DonViXuLy"],
-            "received_by": row["DonViTiepNhan"],
-        }
-        fields: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-        if not (row["SoHoSo"] or "").strip():
-            fields.pop("dossier_code", None)
-            problems.append(Reason("dossier_code", "missing", "SoHoSo is blank: no receipt code"))
-
-        def when(column: str, field: str, *, required: bool = False) -> datetime | None:
-            value = row[column]
-            if value is None or not value.strip():
-                if required:
-                    problems.append(Reason(field, "missing", f"{column} is empty"))
-                return None
-            try:
-                moment = self.parse_time(value)
-            except ValueError:
-                problems.append(
-                    Reason(
-                        field,
-                        "invalid_date",
-                        f"{column} {value[:40]!r} is not a dd/MM/yyyy HH:mm:ss time",
-                    )
-                )
-                return None
-            fields[field] = moment
-            return moment
-
-        when("NgayNop", "submitted_at")
-        when("NgayNhan", "received_at", required=True)
-        due = when("HanXuLy", "due_at")
-        if due is not None and ":" not in row["HanXuLy"]:
+        fields, problems = self.mapping.map(self, raw)
+        if fields.get("due_at") is not None and ":" not in raw.payload["HanXuLy"]:
             # A due date, not a time: finishing any time that day is on time.
-            fields["due_at"] = due.replace(hour=23, minute=59, second=59)
-        when("NgayHoanThanh", "finished_at")
-        when("NgayTraKetQua", "returned_at")
-        when("NgayCapNhat", "source_updated_at", required=True)
-
-        fields["locality_code"] = row["MaDiaBan"]  # the model derives the admin level
-
-        native = row["TrangThai"]
-        if native is not None and (status := _STATUS.get(_word(native))) is not None:
-            fields["status"], fields["status_raw"] = status, native
-        elif native is not None:
-            problems.append(_unknown("status", "TrangThai", native, _STATUS))
-        native = row["HinhThucNop"]
-        if native is not None and (channel := _CHANNEL.get(_word(native))) is not None:
-            fields["channel"] = channel
-        elif native is not None:
-            problems.append(_unknown("channel", "HinhThucNop", native, _CHANNEL))
-        native = row["MucDo"]
-        if native is not None:
-            if (level := _SERVICE_LEVEL.get(native.strip())) is None:
-                problems.append(_unknown("service_level", "MucDo", native, _SERVICE_LEVEL))
-            else:
-                fields["service_level"] = level
-        native = row["LoaiDoiTuong"]
-        if native is not None:
-            try:
-                # ASCII digits only: int() also reads "٢", "２" and "0_2" as 2.
-                if not _COUNT.fullmatch(native.strip()):
-                    raise ValueError(native)
-                fields["applicant_type"] = ApplicantType.from_code(int(native))
-            except (KeyError, ValueError):
-                problems.append(
-                    Reason("applicant_type", "unknown_code", f"LoaiDoiTuong {native!r} is not 1-4")
-                )
-
-        tax_code = (row["MaSoThue"] or "").strip()
-        if tax_code.startswith(HASHED) or _TAX_ID.fullmatch(tax_code):
-            fields["applicant_key"] = self.identifier_key(tax_code)
-        elif tax_code:
-            # The value is personal data: name its shape, never the value.
-            problems.append(
-                Reason(
-                    "applicant_key",
-                    "invalid_format",
-                    f"MaSoThue ({len(tax_code)} characters) is not a 10-digit tax code, a "
-                    "13-digit branch tax code (0101234567-001) or a 12-digit citizen ID",
-                )
-            )
-
-        fee = row["PhiLePhi"]
-        if fee is not None:
-            if (amount := _AMOUNT.fullmatch(fee.strip())) is None:
-                problems.append(
-                    Reason("has_fee", "invalid_number", f"PhiLePhi {fee!r} is not an amount")
-                )
-            else:
-                fields["has_fee"] = Decimal(amount.group(1).replace(".", "")) > 0
-                paid = row["ThanhToanTrucTuyen"]
-                # Online payment only means something when there is a fee to pay.
-                if fields["has_fee"] and paid is not None:
-                    if (paid_online := _YES_NO.get(_word(paid))) is None:
-                        problems.append(
-                            _unknown("paid_online", "ThanhToanTrucTuyen", paid, _YES_NO)
-                        )
-                    else:
-                        fields["paid_online"] = paid_online
-        for column, field in (("SoGiayTo", "docs_submitted"), ("SoGiayToSoHoa", "docs_digitised")):
-            if (count := row[column]) is not None:
-                if _COUNT.fullmatch(count.strip()):
-                    fields[field] = int(count)
-                else:
-                    message = f"{column} {count!r} is not a number of documents"
-                    problems.append(Reason(field, "invalid_number", message))
-        native = row["KetQuaDienTu"]
-        if native is not None:
-            if (digitised := _YES_NO.get(_word(native))) is None:
-                problems.append(_unknown("result_digitised", "KetQuaDienTu", native, _YES_NO))
-            else:
-                fields["result_digitised"] = digitised
-
+            fields["due_at"] = fields["due_at"].replace(hour=23, minute=59, second=59)
         return self.build(fields, problems)

@@ -13,6 +13,8 @@ import hmac
 
 from pydantic import SecretStr
 
+# The prefix of an identifier already hashed (a payload kept in quarantine holds it so).
+HASHED = "hmac-sha256:"
 # Only for demos and tests; settings refuse it outside demo mode.
 DEMO_HASH_KEY = "dossierhub-demo-key-not-for-production"
 

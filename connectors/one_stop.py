@@ -14,37 +14,34 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from connectors.base import HASHED, RawRecord
-from connectors.errors import Reason
+from connectors.base import RawRecord
 from connectors.http import ApiKey, HttpConnector, PageNumber
+from connectors.mapping import Code, Fee, Identifier, Mapping, Time, TimeText, Value, whole_number
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
+# TrangThaiHoSo: the ten shared status codes.
+_STATUS = {int(status): status for status in Status}
 # MucDo: the legacy levels 4 (toàn trình), 3 (một phần), 2 (not online) — Decree 42/2022.
 _SERVICE_LEVEL = {
     4: ServiceLevel.FULL_ONLINE,
     3: ServiceLevel.PARTIAL_ONLINE,
     2: ServiceLevel.NOT_ONLINE,
 }
+_CHANNEL = {code: Channel.from_code(code) for code in (1, 2, 3)}
+_APPLICANT = {code: ApplicantType.from_code(code) for code in (1, 2, 3, 4)}
 # 12-digit citizen ID, old 9-digit ID card, 10-digit tax code (13 with a branch suffix).
 _HOLDER_ID = re.compile(r"[0-9]{12}|[0-9]{9}|[0-9]{10}(?:-?[0-9]{3})?")  # ASCII digits only
 
 
-def _unknown(field: str, native: str, value: Any, known: str) -> Reason:
-    return Reason(
-        field, "unknown_code", f"{native} {value!r} is not a portal code (known: {known})"
-    )
+def _amount(value: Any) -> int | None:
+    """A fee the portal wrote as a whole number or as digits, zero or more."""
+    fee = whole_number(value)
+    return None if fee is None or fee < 0 else fee
 
 
-def _number(value: Any) -> int | None:
-    """A whole number the portal wrote as a number or as digits; None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    # isdigit() alone would take "²" (which int() refuses) and other scripts' digits.
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value)
-    return None
+def _code(column: str, field: str, table: dict[int, Any], known: str, **options: Any) -> Code:
+    """A portal code, written as a number or as digits."""
+    return Code(column, field, table, key=whole_number, known=known, **options)
 
 
 class OneStopConnector(HttpConnector):
@@ -68,90 +65,39 @@ class OneStopConnector(HttpConnector):
     count_to_param = "DenNgay"
     count_date_format = "%Y%m%d"
     error_fields = ("ThongBao",)
-    personal_fields: ClassVar[dict[str, str]] = {"SoGiayToChuHoSo": "applicant_key"}
+    mapping: ClassVar[Mapping] = Mapping(
+        Time("NgayNop", "submitted_at"),
+        Time("NgayTiepNhan", "received_at", required=True),
+        Time("NgayHenTra", "due_at"),
+        Time("NgayKetThuc", "finished_at"),
+        Time("NgayTraKetQua", "returned_at"),
+        Time("NgayCapNhat", "source_updated_at", required=True),
+        Value("MaHoSo", "dossier_code", required="no receipt code"),
+        Value("MaTTHC", "procedure_code"),
+        Value("TenTTHC", "procedure_name"),
+        Value("LinhVuc", "sector"),
+        Value("MaCoQuan", "agency_code"),
+        Value("MaNoiTiepNhan", "received_by"),
+        Value("MaDonVi", "locality_code", convert=str),  # the model derives the admin level
+        _code("TrangThaiHoSo", "status", _STATUS, "1-10", raw_field="status_raw"),
+        _code("KenhThucHien", "channel", _CHANNEL, "1, 2, 3"),
+        _code("MucDo", "service_level", _SERVICE_LEVEL, "2, 3, 4", optional=True),
+        _code("LoaiDoiTuong", "applicant_type", _APPLICANT, "1-4", optional=True),
+        Identifier(
+            "SoGiayToChuHoSo",
+            _HOLDER_ID,
+            "a 12-digit citizen ID, a 9-digit ID card number or a tax code",
+        ),
+        # The model reads the 0/1 flags, so "0" or 2 are not taken as true.
+        Fee("LePhi", _amount, paid=Value("ThanhToanTrucTuyen", "paid_online")),
+        Value("SoThanhPhan", "docs_submitted"),
+        Value("SoThanhPhanSoHoa", "docs_digitised"),
+        Value("KetQuaDienTu", "result_digitised"),
+        unknown="{column} {value!r} is not a portal code (known: {known})",
+        absent=(None, ""),  # the portal writes "" for a value not set
+        times=TimeText(HttpConnector.parse_time, expected=f"a time like {time_example}"),
+    )
 
     def to_canonical(self, raw: RawRecord) -> DossierRecord:
         # The payload is the API's JSON, straight from a page or back from quarantine.
-        row = raw.payload
-        problems: list[Reason] = []
-        fields: dict[str, Any] = {
-            "source_system": self.source,
-            "source_id": raw.source_id,
-            "procedure_code": row.get("MaTTHC"),
-            "procedure_name": row.get("TenTTHC"),
-            "sector": row.get("LinhVuc"),
-            "agency_code": row.get("MaCoQuan"),
-            "received_by": row.get("MaNoiTiepNhan"),
-            "docs_submitted": row.get("SoThanhPhan"),
-            "docs_digitised": row.get("SoThanhPhanSoHoa"),
-        }
-        self.map_time(row, "NgayNop", "submitted_at", fields, problems)
-        self.map_time(row, "NgayTiepNhan", "received_at", fields, problems, required=True)
-        self.map_time(row, "NgayHenTra", "due_at", fields, problems)
-        self.map_time(row, "NgayKetThuc", "finished_at", fields, problems)
-        self.map_time(row, "NgayTraKetQua", "returned_at", fields, problems)
-        self.map_time(row, "NgayCapNhat", "source_updated_at", fields, problems, required=True)
-
-        code = row.get("MaHoSo")
-        if code is None or not str(code).strip():
-            problems.append(Reason("dossier_code", "missing", "MaHoSo is blank: no receipt code"))
-        else:
-            fields["dossier_code"] = code
-
-        locality = row.get("MaDonVi")  # the model derives the admin level from its length
-        fields["locality_code"] = None if locality is None else str(locality)
-
-        native = row.get("TrangThaiHoSo")
-        code_number = _number(native)
-        if code_number is None or not 1 <= code_number <= 10:
-            problems.append(_unknown("status", "TrangThaiHoSo", native, "1-10"))
-        else:
-            fields["status"], fields["status_raw"] = Status(code_number), str(native)
-        native = row.get("KenhThucHien")
-        if (code_number := _number(native)) not in (1, 2, 3):
-            problems.append(_unknown("channel", "KenhThucHien", native, "1, 2, 3"))
-        else:
-            fields["channel"] = Channel.from_code(code_number)
-        native = row.get("MucDo")
-        if native is not None and native != "":
-            if (level := _SERVICE_LEVEL.get(_number(native) or 0)) is None:
-                problems.append(_unknown("service_level", "MucDo", native, "2, 3, 4"))
-            else:
-                fields["service_level"] = level
-        native = row.get("LoaiDoiTuong")
-        if native is not None and native != "":
-            if (code_number := _number(native)) not in (1, 2, 3, 4):
-                problems.append(_unknown("applicant_type", "LoaiDoiTuong", native, "1-4"))
-            else:
-                fields["applicant_type"] = ApplicantType.from_code(code_number)
-
-        holder = row.get("SoGiayToChuHoSo")
-        if holder is not None and (holder := str(holder).strip()):
-            if holder.startswith(HASHED) or _HOLDER_ID.fullmatch(holder):
-                fields["applicant_key"] = self.identifier_key(holder)
-            else:
-                # The value is personal data: name its shape, never the value.
-                problems.append(
-                    Reason(
-                        "applicant_key",
-                        "invalid_format",
-                        f"SoGiayToChuHoSo ({len(holder)} characters) is not a 12-digit citizen "
-                        "ID, a 9-digit ID card number or a tax code",
-                    )
-                )
-
-        fee = _number(row.get("LePhi"))
-        if row.get("LePhi") not in (None, "") and (fee is None or fee < 0):
-            problems.append(
-                Reason("has_fee", "invalid_number", f"LePhi {row['LePhi']!r} is not an amount")
-            )
-        elif fee is not None:
-            fields["has_fee"] = fee > 0
-            # Online payment only means something when there is a fee to pay. The model reads
-            # the 0/1 flags, so "0" or 2 are not taken as true.
-            if fee > 0 and row.get("ThanhToanTrucTuyen") not in (None, ""):
-                fields["paid_online"] = row["ThanhToanTrucTuyen"]
-        if row.get("KetQuaDienTu") not in (None, ""):
-            fields["result_digitised"] = row["KetQuaDienTu"]
-
-        return self.build(fields, problems)
+        return self.build(*self.mapping.map(self, raw))

@@ -15,9 +15,9 @@ import re
 from math import inf
 from typing import Any, ClassVar
 
-from connectors.base import HASHED, RawRecord
-from connectors.errors import Reason
+from connectors.base import RawRecord
 from connectors.http import HttpConnector, NextCursor, OAuth2ClientCredentials
+from connectors.mapping import Code, Fee, Identifier, Mapping, Time, TimeText, Value, text_only
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # maThuTuc: Social Insurance's procedure codes -> national procedure codes (mã TTHC).
@@ -63,19 +63,16 @@ _APPLICANT = {
 _INSURANCE_NUMBER = re.compile(r"[0-9]{10}")  # \d would take any script's digits
 
 
-def _code(table: dict[str, Any], value: Any) -> Any:
-    """The translation of a native code; None for an unknown one (or a non-text value)."""
-    return table.get(value) if isinstance(value, str) else None
+def _amount(value: Any) -> Any:
+    """A fee as the API writes it: a JSON number, zero or more (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < inf:
+        return None
+    return value
 
 
-def _unknown(field: str, native: str, value: Any, known: dict[str, Any]) -> Reason:
-    listed = ", ".join(known)
-    return Reason(
-        field,
-        "unknown_code",
-        f"{native} {value!r} is not a Social Insurance code (known: {listed}; new codes go "
-        "in connectors/social_insurance.py)",
-    )
+def _code(column: str, field: str, table: dict[str, Any], **options: Any) -> Code:
+    """A Social Insurance code: only text is looked up (a JSON number is never a code)."""
+    return Code(column, field, table, key=text_only, **options)
 
 
 class SocialInsuranceConnector(HttpConnector):
@@ -97,98 +94,38 @@ class SocialInsuranceConnector(HttpConnector):
     count_path = "total"
     count_from_param = "receivedFrom"
     count_to_param = "receivedTo"
-    personal_fields: ClassVar[dict[str, str]] = {"maSoBhxh": "applicant_key"}
+    mapping: ClassVar[Mapping] = Mapping(
+        Time("ngayNop", "submitted_at"),
+        Time("ngayTiepNhan", "received_at", required=True),
+        Time("ngayHenTra", "due_at"),
+        Time("ngayCoKetQua", "finished_at"),
+        Time("ngayTraKetQua", "returned_at"),
+        Time("ngayCapNhat", "source_updated_at", required=True),
+        Value("soHoSo", "dossier_code", required="no dossier number"),
+        Value("maHoSoQuocGia", "national_dossier_code"),
+        _code("maThuTuc", "procedure_code", _PROCEDURE),
+        Value("tenThuTuc", "procedure_name"),
+        Value("linhVuc", "sector"),
+        _code("maCoQuan", "agency_code", _AGENCY),
+        Value("maDonViTiepNhan", "received_by"),
+        Value("maDiaBan", "locality_code", convert=str),  # the model derives the admin level
+        _code("trangThai", "status", _STATUS, raw_field="status_raw"),
+        _code("kenhNop", "channel", _CHANNEL),
+        _code("mucDo", "service_level", _SERVICE_LEVEL, optional=True),
+        _code("loaiDoiTuong", "applicant_type", _APPLICANT, optional=True),
+        Identifier("maSoBhxh", _INSURANCE_NUMBER, "a 10-digit social insurance number"),
+        # The model reads the flags (true/false, 1/0), so a word like "no" is not taken as true.
+        Fee("lePhi", _amount, paid=Value("thanhToanTrucTuyen", "paid_online")),
+        Value("soGiayTo", "docs_submitted"),
+        Value("soGiayToSoHoa", "docs_digitised"),
+        Value("ketQuaDienTu", "result_digitised"),
+        unknown="{column} {value!r} is not a Social Insurance code (known: {known}; new codes go "
+        "in connectors/social_insurance.py)",
+        times=TimeText(
+            HttpConnector.parse_time, expected=f"a time like {HttpConnector.time_example}"
+        ),
+    )
 
     def to_canonical(self, raw: RawRecord) -> DossierRecord:
         # The payload is the API's JSON, straight from a page or back from quarantine.
-        row = raw.payload
-        problems: list[Reason] = []
-        fields: dict[str, Any] = {
-            "source_system": self.source,
-            "source_id": raw.source_id,
-            "national_dossier_code": row.get("maHoSoQuocGia"),
-            "procedure_name": row.get("tenThuTuc"),
-            "sector": row.get("linhVuc"),
-            "received_by": row.get("maDonViTiepNhan"),
-            "docs_submitted": row.get("soGiayTo"),
-            "docs_digitised": row.get("soGiayToSoHoa"),
-            "result_digitised": row.get("ketQuaDienTu"),
-        }
-        self.map_time(row, "ngayNop", "submitted_at", fields, problems)
-        self.map_time(row, "ngayTiepNhan", "received_at", fields, problems, required=True)
-        self.map_time(row, "ngayHenTra", "due_at", fields, problems)
-        self.map_time(row, "ngayCoKetQua", "finished_at", fields, problems)
-        self.map_time(row, "ngayTraKetQua", "returned_at", fields, problems)
-        self.map_time(row, "ngayCapNhat", "source_updated_at", fields, problems, required=True)
-
-        number = row.get("soHoSo")
-        if number is None or not str(number).strip():
-            problems.append(Reason("dossier_code", "missing", "soHoSo is blank: no dossier number"))
-        else:
-            fields["dossier_code"] = number
-        native = row.get("maThuTuc")
-        if (procedure := _code(_PROCEDURE, native)) is None:
-            problems.append(_unknown("procedure_code", "maThuTuc", native, _PROCEDURE))
-        else:
-            fields["procedure_code"] = procedure
-        native = row.get("maCoQuan")
-        if (agency := _code(_AGENCY, native)) is None:
-            problems.append(_unknown("agency_code", "maCoQuan", native, _AGENCY))
-        else:
-            fields["agency_code"] = agency
-
-        locality = row.get("maDiaBan")  # the model derives the admin level from its length
-        fields["locality_code"] = None if locality is None else str(locality)
-
-        native = row.get("trangThai")
-        if (status := _code(_STATUS, native)) is None:
-            problems.append(_unknown("status", "trangThai", native, _STATUS))
-        else:
-            fields["status"], fields["status_raw"] = status, native
-        native = row.get("kenhNop")
-        if (channel := _code(_CHANNEL, native)) is None:
-            problems.append(_unknown("channel", "kenhNop", native, _CHANNEL))
-        else:
-            fields["channel"] = channel
-        native = row.get("mucDo")
-        if native is not None:
-            if (level := _code(_SERVICE_LEVEL, native)) is None:
-                problems.append(_unknown("service_level", "mucDo", native, _SERVICE_LEVEL))
-            else:
-                fields["service_level"] = level
-        native = row.get("loaiDoiTuong")
-        if native is not None:
-            if (applicant := _code(_APPLICANT, native)) is None:
-                problems.append(_unknown("applicant_type", "loaiDoiTuong", native, _APPLICANT))
-            else:
-                fields["applicant_type"] = applicant
-
-        insurance_number = row.get("maSoBhxh")
-        if insurance_number is not None and (insurance_number := str(insurance_number).strip()):
-            if insurance_number.startswith(HASHED) or _INSURANCE_NUMBER.fullmatch(insurance_number):
-                fields["applicant_key"] = self.identifier_key(insurance_number)
-            else:
-                # The value is personal data: name its shape, never the value.
-                problems.append(
-                    Reason(
-                        "applicant_key",
-                        "invalid_format",
-                        f"maSoBhxh ({len(insurance_number)} characters) is not a 10-digit "
-                        "social insurance number",
-                    )
-                )
-
-        fee = row.get("lePhi")
-        if fee is not None:
-            if isinstance(fee, bool) or not isinstance(fee, int | float) or not 0 <= fee < inf:
-                problems.append(
-                    Reason("has_fee", "invalid_number", f"lePhi {fee!r} is not an amount")
-                )
-            else:
-                fields["has_fee"] = fee > 0
-                # Online payment only means something when there is a fee to pay; the model
-                # reads the flag (true/false, 1/0), so a word like "no" is not taken as true.
-                if fee > 0 and row.get("thanhToanTrucTuyen") is not None:
-                    fields["paid_online"] = row["thanhToanTrucTuyen"]
-
-        return self.build(fields, problems)
+        return self.build(*self.mapping.map(self, raw))

@@ -8,11 +8,10 @@ hashed at once; one completion time (NGAY_TRA) standing for both resolution and 
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from connectors.base import HASHED, RawRecord
-from connectors.errors import Reason
+from connectors.base import RawRecord
+from connectors.mapping import Code, Fee, Identifier, Mapping, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
@@ -39,12 +38,10 @@ _SERVICE_LEVEL = {
     "MOT_PHAN": ServiceLevel.PARTIAL_ONLINE,
     "KHONG": ServiceLevel.NOT_ONLINE,
 }
+# LOAI_DT: the shared applicant codes 1-4.
+_APPLICANT = {code: ApplicantType.from_code(code) for code in (1, 2, 3, 4)}
 # 10-digit tax code, 13-digit branch code (0101234567-001, dash optional), 12-digit citizen ID.
 _TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}")
-
-
-def _unknown(field: str, column: str, value: Any, known: str) -> Reason:
-    return Reason(field, "unknown_code", f"{column} {value!r} is not a Tax code (known: {known})")
 
 
 class TaxConnector(SqlConnector):
@@ -53,133 +50,51 @@ class TaxConnector(SqlConnector):
     mapping_file = "connectors/tax.py"
     table_name = "tb_hoso"
     columns: ClassVar[tuple[str, ...]] = (
-        "ID",
-        "MA_HS",
-        "MA_HS_QG",
-        "MA_TTHC",
-        "TEN_TTHC",
-        "LINH_VUC",
-        "MA_CQ",
-        "MA_DVHC",
-        "NGAY_NOP",
-        "NGAY_NHAN",
-        "NGAY_HEN_TRA",
-        "NGAY_TRA",
-        "KENH_NOP",
-        "MUC_DO",
-        "TRANG_THAI",
-        "LOAI_DT",
-        "MST",
-        "LE_PHI",
-        "NOP_PHI_TT",
-        "SO_TP",
-        "SO_TP_SO_HOA",
-        "KQ_SO_HOA",
-        "NGAY_CAP_NHAT",
+        *("ID", "MA_HS", "MA_HS_QG", "MA_TTHC", "TEN_TTHC", "LINH_VUC", "MA_CQ", "MA_DVHC"),
+        *("NGAY_NOP", "NGAY_NHAN", "NGAY_HEN_TRA", "NGAY_TRA", "KENH_NOP", "MUC_DO"),
+        *("TRANG_THAI", "LOAI_DT", "MST", "LE_PHI", "NOP_PHI_TT", "SO_TP", "SO_TP_SO_HOA"),
+        *("KQ_SO_HOA", "NGAY_CAP_NHAT"),
     )
-    personal_fields: ClassVar[dict[str, str]] = {"MST": "applicant_key"}
     updated_at_column = "NGAY_CAP_NHAT"
     key_column = "ID"
     received_column = "NGAY_NHAN"
+    # The payload comes straight from the database or back from quarantine as JSON (datetimes
+    # as ISO strings, decimals as strings): both map the same. Naive local times pass
+    # through; the model reads them as Asia/Ho_Chi_Minh.
+    mapping: ClassVar[Mapping] = Mapping(
+        Value("MA_HS", "dossier_code", required="no receipt code"),
+        Value("MA_HS_QG", "national_dossier_code"),
+        Value("MA_TTHC", "procedure_code"),
+        Value("TEN_TTHC", "procedure_name"),
+        Value("LINH_VUC", "sector"),
+        Value("MA_CQ", "agency_code"),
+        Value("MA_DVHC", "locality_code", convert=str),  # the model derives the admin level
+        Time("NGAY_NOP", "submitted_at"),
+        Time("NGAY_NHAN", "received_at", required="no time of receipt"),
+        Time("NGAY_HEN_TRA", "due_at"),
+        Time("NGAY_CAP_NHAT", "source_updated_at"),
+        Code("TRANG_THAI", "status", _STATUS, known="0-9", raw_field="status_raw"),
+        Code("KENH_NOP", "channel", _CHANNEL),
+        Code("MUC_DO", "service_level", _SERVICE_LEVEL, optional=True),
+        Code("LOAI_DT", "applicant_type", _APPLICANT, known="1-4", optional=True),
+        Identifier(
+            "MST",
+            _TAX_ID,
+            "a 10-digit tax code, a 13-digit branch tax code (0101234567-001) or a 12-digit "
+            "citizen ID",
+        ),
+        Fee("LE_PHI", decimal_amount, paid=Value("NOP_PHI_TT", "paid_online", convert=bool)),
+        Value("SO_TP", "docs_submitted"),
+        Value("SO_TP_SO_HOA", "docs_digitised"),
+        Value("KQ_SO_HOA", "result_digitised", convert=bool),
+        Value("NGAY_TRA", "finished_at"),
+        unknown="{column} {value!r} is not a Tax code (known: {known})",
+    )
 
     def to_canonical(self, raw: RawRecord) -> DossierRecord:
-        # The payload may come straight from the database or back from quarantine as JSON
-        # (datetimes as ISO strings, decimals as strings): both must map the same. Naive
-        # local times pass through; the model reads them as Asia/Ho_Chi_Minh.
-        row = raw.payload
-        problems: list[Reason] = []
-        fields: dict[str, Any] = {
-            "source_system": self.source,
-            "source_id": raw.source_id,
-            "national_dossier_code": row["MA_HS_QG"],
-            "procedure_code": row["MA_TTHC"],
-            "procedure_name": row["TEN_TTHC"],
-            "sector": row["LINH_VUC"],
-            "agency_code": row["MA_CQ"],
-            "submitted_at": row["NGAY_NOP"],
-            "due_at": row["NGAY_HEN_TRA"],
-            "docs_submitted": row["SO_TP"],
-            "docs_digitised": row["SO_TP_SO_HOA"],
-            "source_updated_at": row["NGAY_CAP_NHAT"],
-        }
-
-        code = row["MA_HS"]
-        if code is None or not str(code).strip():
-            problems.append(Reason("dossier_code", "missing", "MA_HS is blank: no receipt code"))
-        else:
-            fields["dossier_code"] = code
-        if row["NGAY_NHAN"] is None:
-            problems.append(
-                Reason("received_at", "missing", "NGAY_NHAN is empty: no time of receipt")
-            )
-        else:
-            fields["received_at"] = row["NGAY_NHAN"]
-
-        locality = row["MA_DVHC"]  # the model derives the admin level from its length
-        fields["locality_code"] = None if locality is None else str(locality)
-
-        native = row["TRANG_THAI"]
-        status = _STATUS.get(native)
-        if status is None:
-            problems.append(_unknown("status", "TRANG_THAI", native, "0-9"))
-        else:
-            fields["status"] = status
-            fields["status_raw"] = str(native)
+        fields, problems = self.mapping.map(self, raw)
         # Tax records one completion time: when the result was issued, and for a returned
         # dossier also when it was handed over.
-        if row["NGAY_TRA"] is not None:
-            fields["finished_at"] = row["NGAY_TRA"]
-            if status is Status.RESULT_RETURNED:
-                fields["returned_at"] = row["NGAY_TRA"]
-
-        native = row["KENH_NOP"]
-        if (channel := _CHANNEL.get(native)) is None:
-            problems.append(_unknown("channel", "KENH_NOP", native, ", ".join(_CHANNEL)))
-        else:
-            fields["channel"] = channel
-        native = row["MUC_DO"]
-        if native is not None:
-            if (level := _SERVICE_LEVEL.get(native)) is None:
-                known = ", ".join(_SERVICE_LEVEL)
-                problems.append(_unknown("service_level", "MUC_DO", native, known))
-            else:
-                fields["service_level"] = level
-        native = row["LOAI_DT"]
-        if native is not None:
-            try:
-                fields["applicant_type"] = ApplicantType.from_code(native)
-            except (KeyError, TypeError):
-                problems.append(_unknown("applicant_type", "LOAI_DT", native, "1-4"))
-
-        tax_code = row["MST"]
-        if tax_code is not None and (tax_code := str(tax_code).strip()):
-            if tax_code.startswith(HASHED) or _TAX_ID.fullmatch(tax_code):
-                fields["applicant_key"] = self.identifier_key(tax_code)
-            else:
-                # The value is personal data: name its shape, never the value.
-                problems.append(
-                    Reason(
-                        "applicant_key",
-                        "invalid_format",
-                        f"MST ({len(tax_code)} characters) is not a 10-digit tax code, a "
-                        "13-digit branch tax code (0101234567-001) or a 12-digit citizen ID",
-                    )
-                )
-
-        fee = row["LE_PHI"]
-        if fee is not None:
-            try:
-                has_fee = Decimal(fee) > 0 if isinstance(fee, str) else fee > 0
-            except (InvalidOperation, TypeError):
-                problems.append(
-                    Reason("has_fee", "invalid_number", f"LE_PHI {fee!r} is not an amount")
-                )
-            else:
-                fields["has_fee"] = has_fee
-                # Online payment only means something when there is a fee to pay.
-                if has_fee and row["NOP_PHI_TT"] is not None:
-                    fields["paid_online"] = bool(row["NOP_PHI_TT"])
-        if row["KQ_SO_HOA"] is not None:
-            fields["result_digitised"] = bool(row["KQ_SO_HOA"])
-
+        if fields["finished_at"] is not None and fields.get("status") is Status.RESULT_RETURNED:
+            fields["returned_at"] = fields["finished_at"]
         return self.build(fields, problems)
