@@ -34,18 +34,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from models.dossier import Status
+from models.localtime import LOCAL_OFFSET
 from models.tables import dossier, dossier_case, stats_change
 
 PORTAL = "one_stop"
 RESOLVED = (int(Status.RESOLVED), int(Status.RESULT_RETURNED))
 ENDED = (int(Status.WITHDRAWN), int(Status.STOPPED))
-LOCAL_OFFSET = timedelta(hours=7)  # Asia/Ho_Chi_Minh, no summer time since 1975
 CHUNK = 2000
 
 

@@ -19,11 +19,11 @@ import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, ClassVar, Self
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from models.localtime import LOCAL_OFFSET
+
 # Decision 19/2025 replaced the province/district/commune table with a two-level one.
 TWO_LEVEL_FROM = date(2025, 7, 1)
 
@@ -113,9 +113,6 @@ LocalityCode = Annotated[str, Field(pattern=r"^(\d{2}|\d{3}|\d{5})$")]
 # No online public service dossier predates this; anything earlier is a broken date.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LEVEL_BY_LENGTH = {2: AdminLevel.PROVINCE, 3: AdminLevel.DISTRICT, 5: AdminLevel.COMMUNE}
-# Vietnam has kept UTC+7 without summer time since 1975, so a fixed offset converts
-# local times exactly (and far faster than a zone lookup per value).
-_LOCAL_OFFSET = timedelta(hours=7)
 
 _SPACE = frozenset(" \t\r\n\v\f\u00a0")
 
@@ -211,7 +208,7 @@ class DossierRecord(BaseModel):
                 continue
             try:
                 if value.tzinfo is None:
-                    value = values[name] = (value - _LOCAL_OFFSET).replace(tzinfo=UTC)
+                    value = values[name] = (value - LOCAL_OFFSET).replace(tzinfo=UTC)
                 elif value.tzinfo is not UTC:
                     value = values[name] = value.astimezone(UTC)
             except OverflowError:  # year 1 or 9999: out of range whatever the zone
@@ -238,7 +235,7 @@ class DossierRecord(BaseModel):
             if self.admin_level is None:
                 # Unit codes say their level by their length (the pattern allows no other).
                 values["admin_level"] = _LEVEL_BY_LENGTH[len(self.locality_code)]
-            two_level = (received + _LOCAL_OFFSET).date() >= TWO_LEVEL_FROM
+            two_level = (received + LOCAL_OFFSET).date() >= TWO_LEVEL_FROM
             if self.locality_version is None:
                 version = LocalityVersion.TWO_LEVEL if two_level else LocalityVersion.THREE_LEVEL
                 values["locality_version"] = version

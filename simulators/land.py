@@ -33,7 +33,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar, NamedTuple
 
@@ -61,6 +61,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from models.localtime import LOCAL
 from simulators import common, database, scenario
 from simulators.database import DOSSIER_CODE, RowDefect, chunks
 
@@ -71,7 +72,6 @@ START = scenario.START
 END = scenario.END  # exclusive: nothing is received or changed from here on
 TWO_LEVEL_FROM = scenario.TWO_LEVEL_FROM
 # Vietnam keeps UTC+7 all year: the zone Land stamps its change times with.
-LOCAL_TZ = timezone(timedelta(hours=7))
 
 # -- the Land office's own vocabulary -------------------------------------------------------
 # trang_thai: Land's text status codes. Land opens a row only once a dossier is accepted.
@@ -216,12 +216,12 @@ class _ChangeTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if dialect.name == "postgresql":
-            return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
-        return value.astimezone(LOCAL_TZ).replace(tzinfo=None) if value.tzinfo else value
+            return value if value.tzinfo else value.replace(tzinfo=LOCAL)
+        return value.astimezone(LOCAL).replace(tzinfo=None) if value.tzinfo else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is not None:
-            return value.astimezone(LOCAL_TZ).replace(tzinfo=None)
+            return value.astimezone(LOCAL).replace(tzinfo=None)
         return value
 
 

@@ -40,9 +40,10 @@ import secrets
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple
 
+from models.localtime import LOCAL
 from simulators import common, scenario
 from simulators.common import Defect, DossierApi, Record, assign
 from simulators.http_server import Faults, Request, Response, error
@@ -55,7 +56,6 @@ DEMO_CLIENT_SECRET = "bhxh-demo-secret-not-for-production"
 MAX_LIMIT = 500  # largest page the API serves; a larger `limit` is refused, never cut
 FORWARDED = 400  # dossiers the portal forwards to Social Insurance over the scenario's span
 
-LOCAL = timezone(timedelta(hours=7))
 START = scenario.START
 END = scenario.END  # exclusive: nothing is received or changed from here on
 LAST = scenario.LAST
