@@ -35,7 +35,7 @@ from models.localtime import LOCAL
 from models.period import Period
 
 if TYPE_CHECKING:
-    from connectors.mapping import Mapping
+    from connectors.mapping import FieldMapping
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -124,7 +124,7 @@ class Connector(ABC, Generic[SettingsT]):
     full_read_is_current: ClassVar[bool] = False
     # The declared mapping from a native record to canonical fields (connectors/mapping.py),
     # when the connector has one; its identifiers become `personal_fields`.
-    mapping: ClassVar[Mapping | None] = None
+    mapping: ClassVar[FieldMapping | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

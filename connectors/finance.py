@@ -27,8 +27,8 @@ from connectors.mapping import (
     Code,
     Count,
     Fee,
+    FieldMapping,
     Identifier,
-    Mapping,
     Time,
     TimeText,
     Value,
@@ -101,7 +101,7 @@ class FinanceConnector(FileDropConnector):
     csv_trailer = "#KETTHUC"
     xml_root, xml_record, xml_count = "DanhSachHoSo", "HoSo", "TongSo"
     # Every value is text or None, straight from the file or back from quarantine.
-    mapping: ClassVar[Mapping] = Mapping(
+    mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("SoHoSo", "dossier_code", required="no receipt code"),
         Value("MaHoSoQuocGia", "national_dossier_code"),
         Value("MaThuTuc", "procedure_code"),

@@ -15,7 +15,7 @@ import re
 from typing import ClassVar
 
 from connectors.base import RawRecord
-from connectors.mapping import Code, Fee, Identifier, Mapping, Time, Value, decimal_amount
+from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
@@ -69,7 +69,7 @@ class LandConnector(SqlConnector):
     # The payload comes straight from the database or back from quarantine as JSON
     # (datetimes as ISO strings): both map the same. Naive times are local and pass through;
     # ngay_cap_nhat arrives zoned and the model converts it to UTC.
-    mapping: ClassVar[Mapping] = Mapping(
+    mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("ma_ho_so", "dossier_code", required="no receipt code"),
         Value("ma_ho_so_mot_cua", "national_dossier_code"),
         Value("ma_thu_tuc", "procedure_code"),

@@ -3,7 +3,7 @@
 A connector declares its mapping as a list of field specs, one per native field, in the order
 their problems should be reported:
 
-    mapping = Mapping(
+    mapping = FieldMapping(
         Value("MA_HS", "dossier_code", required="no receipt code"),
         Time("NGAY_NHAN", "received_at", required="no time of receipt"),
         Code("TRANG_THAI", "status", STATUS, known="0-9", raw_field="status_raw"),
@@ -12,7 +12,7 @@ their problems should be reported:
         unknown="{column} {value!r} is not a Tax code (known: {known})",
     )
 
-`Mapping.map(connector, raw)` applies every spec and collects a `Reason` for each native value
+`FieldMapping.map(connector, raw)` applies every spec and collects a `Reason` for each native value
 it cannot translate (it never stops at the first), leaving that canonical field out; the
 connector handles its genuinely special cases on the result and hands it to
 `Connector.build`, which adds every rule the canonical model finds broken. The values a spec
@@ -52,7 +52,7 @@ class _Reading:
 
     row: AnyMapping[str, Any]
     connector: Connector[Any]
-    mapping: Mapping
+    mapping: FieldMapping
     fields: dict[str, Any]
     problems: list[Reason]
 
@@ -85,7 +85,7 @@ class TimeText:
     expected: str = "a time"
 
 
-class Mapping:
+class FieldMapping:
     """A connector's declared mapping: its specs, in the order their problems are reported.
 
     `unknown` words the reason for a code missing from its table (`{column}`, `{value!r}`,

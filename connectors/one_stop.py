@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 
 from connectors.base import RawRecord
 from connectors.http import ApiKey, HttpConnector, PageNumber
-from connectors.mapping import Code, Fee, Identifier, Mapping, Time, TimeText, Value, whole_number
+from connectors.mapping import (
+    Code,
+    Fee,
+    FieldMapping,
+    Identifier,
+    Time,
+    TimeText,
+    Value,
+    whole_number,
+)
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # TrangThaiHoSo: the ten shared status codes.
@@ -65,7 +74,7 @@ class OneStopConnector(HttpConnector):
     count_to_param = "DenNgay"
     count_date_format = "%Y%m%d"
     error_fields = ("ThongBao",)
-    mapping: ClassVar[Mapping] = Mapping(
+    mapping: ClassVar[FieldMapping] = FieldMapping(
         Time("NgayNop", "submitted_at"),
         Time("NgayTiepNhan", "received_at", required=True),
         Time("NgayHenTra", "due_at"),

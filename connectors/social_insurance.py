@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from connectors.base import RawRecord
 from connectors.http import HttpConnector, NextCursor, OAuth2ClientCredentials
-from connectors.mapping import Code, Fee, Identifier, Mapping, Time, TimeText, Value, text_only
+from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, TimeText, Value, text_only
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 # maThuTuc: Social Insurance's procedure codes -> national procedure codes (mã TTHC).
@@ -94,7 +94,7 @@ class SocialInsuranceConnector(HttpConnector):
     count_path = "total"
     count_from_param = "receivedFrom"
     count_to_param = "receivedTo"
-    mapping: ClassVar[Mapping] = Mapping(
+    mapping: ClassVar[FieldMapping] = FieldMapping(
         Time("ngayNop", "submitted_at"),
         Time("ngayTiepNhan", "received_at", required=True),
         Time("ngayHenTra", "due_at"),

@@ -11,7 +11,7 @@ import re
 from typing import ClassVar
 
 from connectors.base import RawRecord
-from connectors.mapping import Code, Fee, Identifier, Mapping, Time, Value, decimal_amount
+from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
@@ -61,7 +61,7 @@ class TaxConnector(SqlConnector):
     # The payload comes straight from the database or back from quarantine as JSON (datetimes
     # as ISO strings, decimals as strings): both map the same. Naive local times pass
     # through; the model reads them as Asia/Ho_Chi_Minh.
-    mapping: ClassVar[Mapping] = Mapping(
+    mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("MA_HS", "dossier_code", required="no receipt code"),
         Value("MA_HS_QG", "national_dossier_code"),
         Value("MA_TTHC", "procedure_code"),
