@@ -262,7 +262,7 @@ class Manifest:
         }
 
 
-class FileDropConnector(Connector):
+class FileDropConnector(Connector[FileDropSettings]):
     """Declarations a file-drop connector makes; listing, reading and counting are done here.
 
     A subclass declares the native `columns` its mapping reads (a CSV header lacking one
@@ -290,7 +290,7 @@ class FileDropConnector(Connector):
 
     def __init__(self, context: ConnectorContext) -> None:
         super().__init__(context)
-        self.folder: Path = self.settings.folder  # type: ignore[attr-defined]
+        self.folder: Path = self.settings.folder
         self._key = re.compile(self.key_pattern)
 
     @abstractmethod

@@ -59,7 +59,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
@@ -80,10 +80,10 @@ from connectors.base import (
     as_utc,
 )
 from connectors.errors import FatalSourceError, Reason, RetriableSourceError
+from models.localtime import LOCAL
 
 log = logging.getLogger(__name__)
 
-LOCAL = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no summer time since 1975
 # Answers worth asking again; 501 and 505 will not change, other 4xx are final.
 RETRIABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -240,7 +240,7 @@ class _Answer:
     response: requests.Response
 
 
-class HttpConnector(Connector):
+class HttpConnector(Connector[HttpSettings]):
     """Declarations a REST connector makes; requests, auth, paging and counting are done here.
 
     Subclasses declare `auth`, `pagination`, `records_endpoint`, `records_path`, `id_field`,
@@ -284,7 +284,6 @@ class HttpConnector(Connector):
     def __init__(self, context: ConnectorContext) -> None:
         super().__init__(context)
         settings = self.settings
-        assert isinstance(settings, HttpSettings)  # Settings derive from HttpSettings
         self.http: HttpSettings = settings
         self._session = requests.Session()
         self._session.headers.update(

@@ -120,7 +120,7 @@ def open_database(url: SecretStr | str, *, where: str, **options: Any) -> Engine
         ) from None
 
 
-class SqlConnector(Connector):
+class SqlConnector(Connector[SqlSettings]):
     """Declarations a SQL connector makes; reading, paging and counting are done here."""
 
     Settings: ClassVar[type[BaseModel]] = SqlSettings
@@ -134,8 +134,8 @@ class SqlConnector(Connector):
 
     def __init__(self, context: ConnectorContext) -> None:
         super().__init__(context)
-        self._url: SecretStr = self.settings.url  # type: ignore[attr-defined]
-        self._table_name: str = self.settings.table or self.table_name  # type: ignore[attr-defined]
+        self._url: SecretStr = self.settings.url
+        self._table_name: str = self.settings.table or self.table_name
         self._engine: Engine | None = None
         self._table: Table | None = None
         self._convert: dict[str, Any] | None = None

@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -55,9 +55,9 @@ from connectors.base import HASHED, Batch, Connector, ConnectorContext, Cursor, 
 from connectors.errors import Reason, RecordRejected
 from connectors.identifiers import IdentifierHasher
 from models.dossier import DossierRecord
+from models.localtime import LOCAL
 
 # Dates are local (Asia/Ho_Chi_Minh): UTC+7 all year round.
-_LOCAL = timezone(timedelta(hours=7))
 _SHOWN = 5  # examples quoted in a failure message
 
 ReceivedDate = Callable[[Connector, RawRecord], date | None]
@@ -216,7 +216,7 @@ def _as_utc(value: Any) -> datetime | None:
     else:
         return None
     if moment.tzinfo is None:  # naive source times are local
-        moment = moment.replace(tzinfo=_LOCAL)
+        moment = moment.replace(tzinfo=LOCAL)
     return moment.astimezone(UTC)
 
 
@@ -231,7 +231,7 @@ def default_received_date(connector: Connector, raw: RawRecord) -> date | None:
     """The local day a record was received: from its mapping, else the SQL received column."""
     record = _mapped(connector, raw)
     if record is not None:
-        return record.received_at.astimezone(_LOCAL).date()
+        return record.received_at.astimezone(LOCAL).date()
     column = getattr(connector, "received_column", None)
     if column is None:
         return None
@@ -239,7 +239,7 @@ def default_received_date(connector: Connector, raw: RawRecord) -> date | None:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     moment = _as_utc(value)
-    return None if moment is None else moment.astimezone(_LOCAL).date()
+    return None if moment is None else moment.astimezone(LOCAL).date()
 
 
 def default_updated_at(connector: Connector, raw: RawRecord) -> datetime | None:
