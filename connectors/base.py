@@ -232,7 +232,7 @@ class Connector(ABC, Generic[SettingsT]):
                 name = ".".join(str(part) for part in error["loc"])
                 if name in reported and error["type"] == "missing":
                     continue  # the mapping already said why the value is absent
-                problems.extend(_reasons(name, error))
+                problems.extend(_reasons_from_model_error(name, error))
             raise RecordRejected(problems) from None
         if problems:
             raise RecordRejected(problems)
@@ -277,7 +277,7 @@ _TEXT_HELP = (
 )
 
 
-def _reasons(name: str, error: Any) -> list[Reason]:
+def _reasons_from_model_error(name: str, error: Any) -> list[Reason]:
     """Reasons from one pydantic error, each naming the canonical field at fault."""
     if not name and error["type"] == "value_error":
         # Cross-field rules of the record come as one message, "field ...; field ...".

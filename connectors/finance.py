@@ -37,28 +37,28 @@ from connectors.mapping import (
 from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
 
-def _word(text: str) -> str:
+def _folded(text: str) -> str:
     """Vietnamese words compared whatever their Unicode form, case or spacing."""
     return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
 # TrangThai: Finance's status words.
 _STATUS = {
-    _word("Chờ tiếp nhận"): Status.REGISTERED,
-    _word("Đã tiếp nhận"): Status.ACCEPTED,
-    _word("Từ chối tiếp nhận"): Status.NOT_ACCEPTED,
-    _word("Đang xử lý"): Status.IN_PROGRESS,
-    _word("Chờ bổ sung"): Status.SUPPLEMENT_REQUESTED,
-    _word("Chờ thực hiện nghĩa vụ tài chính"): Status.AWAITING_FINANCIAL_OBLIGATION,
-    _word("Đã rút"): Status.WITHDRAWN,
-    _word("Dừng xử lý"): Status.STOPPED,
-    _word("Đã giải quyết"): Status.RESOLVED,
-    _word("Đã trả kết quả"): Status.RESULT_RETURNED,
+    _folded("Chờ tiếp nhận"): Status.REGISTERED,
+    _folded("Đã tiếp nhận"): Status.ACCEPTED,
+    _folded("Từ chối tiếp nhận"): Status.NOT_ACCEPTED,
+    _folded("Đang xử lý"): Status.IN_PROGRESS,
+    _folded("Chờ bổ sung"): Status.SUPPLEMENT_REQUESTED,
+    _folded("Chờ thực hiện nghĩa vụ tài chính"): Status.AWAITING_FINANCIAL_OBLIGATION,
+    _folded("Đã rút"): Status.WITHDRAWN,
+    _folded("Dừng xử lý"): Status.STOPPED,
+    _folded("Đã giải quyết"): Status.RESOLVED,
+    _folded("Đã trả kết quả"): Status.RESULT_RETURNED,
 }
 _CHANNEL = {
-    _word("Trực tiếp"): Channel.IN_PERSON,
-    _word("Trực tuyến"): Channel.ONLINE,
-    _word("Bưu chính"): Channel.POSTAL,
+    _folded("Trực tiếp"): Channel.IN_PERSON,
+    _folded("Trực tuyến"): Channel.ONLINE,
+    _folded("Bưu chính"): Channel.POSTAL,
 }
 # MucDo: the legacy levels of Decree 43/2011, mapped onto Decree 42/2022.
 _SERVICE_LEVEL = {
@@ -67,7 +67,7 @@ _SERVICE_LEVEL = {
     "2": ServiceLevel.NOT_ONLINE,
     "1": ServiceLevel.NOT_ONLINE,
 }
-_YES_NO = {_word("Có"): True, _word("Không"): False, "1": True, "0": False}
+_YES_NO = {_folded("Có"): True, _folded("Không"): False, "1": True, "0": False}
 # 10-digit tax code, 13-digit branch code (0101234567-001, dash optional), 12-digit citizen ID.
 # ASCII digits only: `\d` would also take Arabic-Indic or other Unicode digits.
 _TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}", re.ASCII)
@@ -116,8 +116,8 @@ class FinanceConnector(FileDropConnector):
         Time("NgayTraKetQua", "returned_at"),
         Time("NgayCapNhat", "source_updated_at", required=True),
         Value("MaDiaBan", "locality_code"),  # the model derives the admin level
-        Code("TrangThai", "status", _STATUS, key=_word, optional=True, raw_field="status_raw"),
-        Code("HinhThucNop", "channel", _CHANNEL, key=_word, optional=True),
+        Code("TrangThai", "status", _STATUS, key=_folded, optional=True, raw_field="status_raw"),
+        Code("HinhThucNop", "channel", _CHANNEL, key=_folded, optional=True),
         Code("MucDo", "service_level", _SERVICE_LEVEL, key=str.strip, optional=True),
         Code(
             "LoaiDoiTuong",
@@ -136,11 +136,11 @@ class FinanceConnector(FileDropConnector):
         Fee(
             "PhiLePhi",
             _amount,
-            paid=Code("ThanhToanTrucTuyen", "paid_online", _YES_NO, key=_word, optional=True),
+            paid=Code("ThanhToanTrucTuyen", "paid_online", _YES_NO, key=_folded, optional=True),
         ),
         Count("SoGiayTo", "docs_submitted"),
         Count("SoGiayToSoHoa", "docs_digitised"),
-        Code("KetQuaDienTu", "result_digitised", _YES_NO, key=_word, optional=True),
+        Code("KetQuaDienTu", "result_digitised", _YES_NO, key=_folded, optional=True),
         unknown="{column} {value!r} is not a Finance value ({known})",
         times=TimeText(FileDropConnector.parse_time, "invalid_date", "a dd/MM/yyyy HH:mm:ss time"),
         none_is_missing=True,

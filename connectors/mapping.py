@@ -47,8 +47,9 @@ class Mapped(NamedTuple):
 
 
 @dataclass(frozen=True)
-class _Reading:
-    """What a spec sees while it maps one record."""
+class RecordBeingMapped:
+    """What a spec sees while it maps one record: the native row, the connector (its hasher,
+    its time reader), the mapping's declarations, and the fields and problems so far."""
 
     row: AnyMapping[str, Any]
     connector: Connector[Any]
@@ -69,7 +70,7 @@ class Spec(Protocol):
     @property
     def columns(self) -> tuple[str, ...]: ...
 
-    def read(self, reading: _Reading) -> None: ...
+    def read(self, reading: RecordBeingMapped) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,8 @@ class TimeText:
     them, so a mapping and the transport's cursor never read one time two ways; a time it
     cannot read is rejected with `code`, saying it is not `expected`."""
 
-    read: Callable[
-        [Any, Any], datetime | None
-    ]  # (connector, value); None or ValueError: unreadable
+    # Called with the connector and the native value; None or ValueError means unreadable.
+    read: Callable[[Any, Any], datetime | None]
     code: str = "invalid_datetime"
     expected: str = "a time"
 
@@ -136,13 +136,13 @@ class FieldMapping:
         fields: dict[str, Any] = {"source_system": connector.source, "source_id": raw.source_id}
         if self.none_is_missing and raw.source_id is None:
             del fields["source_id"]
-        reading = _Reading(raw.payload, connector, self, fields, [])
+        reading = RecordBeingMapped(raw.payload, connector, self, fields, [])
         for spec in self.specs:
             spec.read(reading)
         return Mapped(fields, reading.problems)
 
 
-def _copy(reading: _Reading, field_name: str, value: Any) -> None:
+def _set_value(reading: RecordBeingMapped, field_name: str, value: Any) -> None:
     if value is None and reading.mapping.none_is_missing:
         return
     reading.fields[field_name] = value
@@ -163,7 +163,7 @@ class Value:
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def read(self, reading: _Reading) -> None:
+    def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
         if self.required is not None and (value is None or not str(value).strip()):
             message = f"{self.column} is blank: {self.required}"
@@ -171,7 +171,7 @@ class Value:
             return
         if value is not None and self.convert is not None:
             value = self.convert(value)
-        _copy(reading, self.field, value)
+        _set_value(reading, self.field, value)
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ class Time:
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def read(self, reading: _Reading) -> None:
+    def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
         times = reading.mapping.times
         # Text a transport reads is empty when blank; a value passed on, only when None.
@@ -199,7 +199,7 @@ class Time:
                 message = f"{self.column} is empty{why}"
                 reading.problems.append(Reason(self.field, "missing", message))
             elif times is None:
-                _copy(reading, self.field, value)
+                _set_value(reading, self.field, value)
             return
         if times is None:
             reading.fields[self.field] = value
@@ -237,7 +237,7 @@ class Code:
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def read(self, reading: _Reading) -> None:
+    def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
         if self.optional and reading.absent(value):
             return
@@ -269,7 +269,7 @@ class Identifier:
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def read(self, reading: _Reading) -> None:
+    def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
         if value is None or not (text := str(value).strip()):
             return
@@ -296,7 +296,7 @@ class Fee:
     def columns(self) -> tuple[str, ...]:
         return (self.column, *(self.paid.columns if self.paid is not None else ()))
 
-    def read(self, reading: _Reading) -> None:
+    def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
         if reading.absent(value):
             return
@@ -327,7 +327,7 @@ class Count:
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def read(self, reading: _Reading) -> None:
+    def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
         if value is None:
             return
