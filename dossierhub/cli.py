@@ -605,11 +605,13 @@ def connectors_test(
     failed = 0
     for result in SourceConformance(lambda: open_connector(settings, source)).run():
         failed += result.outcome == "failed"
-        out.print(f"{mark[result.outcome]} {escape(result.promise)}", highlight=False)
-        if result.detail:
-            out.print(
-                escape(result.detail).replace("\n", "\n     "), highlight=False, soft_wrap=True
-            )
+        line = f"{mark[result.outcome]} {escape(result.title)}"
+        if result.outcome == "failed":
+            line += "".join(f"\n     {escape(text)}" for text in result.detail.splitlines())
+            line += f"\n     promise broken: {escape(result.promise)}"
+        elif result.detail:
+            line += f" ({escape(result.detail)})"
+        out.print(line, highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 

@@ -48,13 +48,28 @@ class CheckSkipped(Exception):
 
 @dataclass(frozen=True)
 class CheckResult:
-    """How one check ended: its promise, the outcome, and the failure or skip reason."""
+    """How one check ended: its promise, the outcome, and the failure or skip reason.
+
+    `promise` is the promise the failure broke (a mapping check can break the personal-data
+    promise, for instance); `title` names the check in a short line.
+    """
 
     name: str
+    title: str
     promise: Promise
     outcome: CheckOutcome
     detail: str = ""
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of the suite: a short name, a title for a report line, its promise, itself."""
+
+    name: str
+    title: str
+    promise: Promise
+    verify: Callable[[], None]
 
 
 class Conformance:
@@ -173,16 +188,40 @@ class Conformance:
         with closing(self.make_connector()) as connector:
             check_count(connector, self.full_read(connector), received_date=self.received_date)
 
-    def checks(self) -> list[tuple[str, Promise, Callable[[], None]]]:
-        """Every check in the order `run()` takes them: name, promise, the check itself."""
+    def checks(self) -> list[Check]:
+        """Every check in the order `run()` takes them."""
         return [
-            ("health", Promise.HEALTH, self.verify_health),
-            ("mapping", Promise.MAPPING, self.verify_mapping),
-            ("unique_ids", Promise.UNIQUE_IDS, self.verify_unique_ids),
-            ("pagination", Promise.PAGINATION, self.verify_pagination),
-            ("resume", Promise.RESUME, self.verify_resume),
-            ("changes", Promise.CHANGES, self.verify_changes),
-            ("count", Promise.COUNT, self.verify_count),
+            Check(
+                "health", "check() reports the source healthy", Promise.HEALTH, self.verify_health
+            ),
+            Check(
+                "mapping",
+                "every record maps or is rejected with reasons",
+                Promise.MAPPING,
+                self.verify_mapping,
+            ),
+            Check(
+                "unique_ids", "source ids are unique", Promise.UNIQUE_IDS, self.verify_unique_ids
+            ),
+            Check(
+                "pagination",
+                "pagination ends; batch size changes nothing",
+                Promise.PAGINATION,
+                self.verify_pagination,
+            ),
+            Check(
+                "resume",
+                "resuming from a saved cursor skips nothing",
+                Promise.RESUME,
+                self.verify_resume,
+            ),
+            Check(
+                "changes",
+                "an incremental read returns the changed records",
+                Promise.CHANGES,
+                self.verify_changes,
+            ),
+            Check("count", "count() agrees with read()", Promise.COUNT, self.verify_count),
         ]
 
     # -- the runner -------------------------------------------------------------------------
@@ -193,28 +232,32 @@ class Conformance:
         skipped: they would all fail for the same reason.
         """
         healthy = True
-        for name, promise, verify in self.checks():
+        for check in self.checks():
             if not healthy:
-                yield CheckResult(name, promise, "skipped", "the source is not healthy (above)")
+                yield CheckResult(
+                    check.name, check.title, check.promise, "skipped", "the source is not healthy"
+                )
                 continue
-            result = self._run_one(name, promise, verify)
-            healthy = not (name == "health" and result.outcome == "failed")
+            result = self._run_one(check)
+            healthy = not (check.name == "health" and result.outcome == "failed")
             yield result
 
-    def _run_one(self, name: str, promise: Promise, verify: Callable[[], None]) -> CheckResult:
+    def _run_one(self, check: Check) -> CheckResult:
         started = time.monotonic()
 
         def ended(
-            outcome: CheckOutcome, detail: str = "", broken: Promise = promise
+            outcome: CheckOutcome, detail: str = "", broken: Promise | None = None
         ) -> CheckResult:
-            return CheckResult(name, broken, outcome, detail, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            promise = broken or check.promise
+            return CheckResult(check.name, check.title, promise, outcome, detail, seconds)
 
         try:
             with (
-                tempfile.TemporaryDirectory(prefix=f"conformance-{name}-") as folder,
+                tempfile.TemporaryDirectory(prefix=f"conformance-{check.name}-") as folder,
                 self.fresh_source(Path(folder)),
             ):
-                verify()
+                check.verify()
         except CheckSkipped as skipped:
             return ended("skipped", str(skipped))
         except ConformanceError as failure:
@@ -240,8 +283,8 @@ class SourceConformance(Conformance):
 
     def verify_changes(self) -> None:
         raise CheckSkipped(
-            "the kit changes nothing in a configured source; check incremental reads in the "
-            "connector's own suite (make_changes)"
+            "the kit changes nothing in a configured source: check incremental reads in the "
+            "connector's own suite, with make_changes()"
         )
 
     def full_read(self, connector: Connector) -> Reading:
