@@ -24,6 +24,7 @@ from tests.connectors.test_guide_example import (
     load_example_tests,
     pip,
 )
+from tests.test_layers import _imported_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 # The command as `dossierhub` runs it, with pytest (and its internals) impossible to import.
@@ -109,6 +110,16 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         encoding="utf-8",
     )
     return site, work / "sources.yaml"
+
+
+def test_only_the_pytest_adapter_imports_pytest() -> None:
+    importers = {
+        path.relative_to(ROOT).as_posix()
+        for package in ("connectors", "models", "dossierhub")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if {"pytest", "_pytest"} & {name.split(".")[0] for name in _imported_modules(path)}
+    }
+    assert importers == {"connectors/testing.py"}
 
 
 def test_the_wrapper_really_makes_pytest_unimportable() -> None:
