@@ -1,20 +1,14 @@
 """The conformance kit as a pytest suite: subclass `ConnectorConformance` as `Test<Name>`.
 
-    from connectors.testing import ConnectorConformance, context_for
-
     class TestConstructionPermits(ConnectorConformance):
-        def setup_source(self, tmp_path):      # optional: a fresh source for each check
-            self.path = write_sample_export(tmp_path)
-
         def make_connector(self):
             return PermitConnector(context_for("permits", {"path": str(self.path)}))
 
-        def make_changes(self):                # optional: change the source, return the ids
-            return touch_two_permits(self.path)
-
-This module is only the pytest adapter: the hooks and the checks are plain Python in
-`connectors.conformance` (which `dossierhub connectors test` runs without pytest), and each
-test below calls one of them. The kit's names are re-exported here, so
+The hooks (`setup_source`, `make_connector`, `make_changes`, ...) are those of
+`connectors.conformance.Conformance`; docs/writing-a-connector.md has a complete suite. This
+module is only the pytest adapter: the checks are plain Python in `connectors.conformance`
+(which `dossierhub connectors test` runs without pytest), and each test below calls one of
+them on a fresh source. The kit's names are re-exported here, so
 `from connectors.testing import check_mapping, context_for, ...` keeps working.
 """
 
@@ -25,65 +19,12 @@ from pathlib import Path
 
 import pytest
 
-# The kit's names, re-exported for the suites that import them from here.
-from connectors.conformance import (
-    CheckResult,
-    CheckSkipped,
-    Conformance,
-    ConformanceError,
-    Limits,
-    Outcome,
-    Promise,
-    Reading,
-    ReceivedDate,
-    SourceConformance,
-    UpdatedAt,
-    check_changes,
-    check_count,
-    check_health,
-    check_mapping,
-    check_pagination,
-    check_resume,
-    check_unique_ids,
-    context_for,
-    default_received_date,
-    default_updated_at,
-    name_of,
-    read_bounded,
-    resized,
-    scratch_database,
-    stored,
-)
+# The kit's plain names, for the suites that import them from here (`check_mapping`, ...).
+from connectors import conformance
+from connectors.conformance import *  # noqa: F403
+from connectors.conformance import CheckSkipped, Conformance
 
-__all__ = [
-    "CheckResult",
-    "CheckSkipped",
-    "Conformance",
-    "ConformanceError",
-    "ConnectorConformance",
-    "Limits",
-    "Outcome",
-    "Promise",
-    "Reading",
-    "ReceivedDate",
-    "SourceConformance",
-    "UpdatedAt",
-    "check_changes",
-    "check_count",
-    "check_health",
-    "check_mapping",
-    "check_pagination",
-    "check_resume",
-    "check_unique_ids",
-    "context_for",
-    "default_received_date",
-    "default_updated_at",
-    "name_of",
-    "read_bounded",
-    "resized",
-    "scratch_database",
-    "stored",
-]
+__all__ = ["ConnectorConformance", *conformance.__all__]
 
 
 class ConnectorConformance(Conformance):

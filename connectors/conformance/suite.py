@@ -19,15 +19,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, TypeVar
 
 from connectors.base import Connector, RawRecord
-from connectors.conformance.checks import (
-    check_changes,
-    check_count,
-    check_health,
-    check_mapping,
-    check_pagination,
-    check_resume,
-    check_unique_ids,
-)
+from connectors.conformance import checks
 from connectors.conformance.failures import ConformanceError, Promise, name_of
 from connectors.conformance.reading import (
     Limits,
@@ -144,7 +136,7 @@ class Conformance:
     # -- the checks, one per promise --------------------------------------------------------
     def verify_health(self) -> None:
         with closing(self.make_connector()) as connector:
-            check_health(connector)
+            checks.check_health(connector)
 
     def verify_mapping(self) -> None:
         with closing(self.make_connector()) as connector:
@@ -153,15 +145,17 @@ class Conformance:
                 raise ConformanceError(
                     Promise.MAPPING, f"{name_of(connector)}: the test source gave no records"
                 )
-            check_mapping(connector, reading.records)
+            checks.check_mapping(connector, reading.records)
 
     def verify_unique_ids(self) -> None:
         with closing(self.make_connector()) as connector:
-            check_unique_ids(connector, self.full_read(connector))
+            checks.check_unique_ids(connector, self.full_read(connector))
 
     def verify_pagination(self) -> None:
         with closing(self.make_connector()) as connector:
-            check_pagination(connector, small_batch_size=self.small_batch_size, limits=self.limits)
+            checks.check_pagination(
+                connector, small_batch_size=self.small_batch_size, limits=self.limits
+            )
 
     def verify_resume(self) -> None:
         with (
@@ -169,7 +163,7 @@ class Conformance:
             closing(resized(connector, self.small_batch_size)) as small,
         ):
             reading = read_bounded(small, limits=self.limits)
-            check_resume(small, reading, updated_at=self.updated_at, limits=self.limits)
+            checks.check_resume(small, reading, updated_at=self.updated_at, limits=self.limits)
 
     def verify_changes(self) -> None:
         with closing(self.make_connector()) as connector:
@@ -180,15 +174,17 @@ class Conformance:
                 f"{type(self).__name__} defines no make_changes(): incremental reads unchecked"
             )
         with closing(self.make_connector()) as connector:
-            check_changes(
+            checks.check_changes(
                 connector, before, changed, updated_at=self.updated_at, limits=self.limits
             )
 
     def verify_count(self) -> None:
         with closing(self.make_connector()) as connector:
-            check_count(connector, self.full_read(connector), received_date=self.received_date)
+            checks.check_count(
+                connector, self.full_read(connector), received_date=self.received_date
+            )
 
-    def checks(self) -> list[Check]:
+    def all_checks(self) -> list[Check]:
         """Every check in the order `run()` takes them."""
         return [
             Check(
@@ -232,7 +228,7 @@ class Conformance:
         skipped: they would all fail for the same reason.
         """
         healthy = True
-        for check in self.checks():
+        for check in self.all_checks():
             if not healthy:
                 yield CheckResult(
                     check.name, check.title, check.promise, "skipped", "the source is not healthy"
@@ -270,13 +266,15 @@ class Conformance:
 class SourceConformance(Conformance):
     """The suite on a source as it stands: what `dossierhub connectors test` runs.
 
-    It reads the source and changes nothing, so the incremental check is skipped, and one
-    full read serves the checks that only look at what was read.
+    It reads the source and changes nothing, so the incremental check is skipped; a source in
+    production can be large, so one full read serves the checks that only look at what was
+    read, and the pagination check's small-batch read is the one the resume check resumes.
     """
 
     def __init__(self, make_connector: Callable[[], Connector]) -> None:
         self._make_connector = make_connector
         self._reading: Reading | None = None
+        self._small_reading: Reading | None = None
 
     def make_connector(self) -> Connector:
         return self._make_connector()
@@ -291,3 +289,21 @@ class SourceConformance(Conformance):
         if self._reading is None:
             self._reading = super().full_read(connector)
         return self._reading
+
+    def verify_pagination(self) -> None:
+        with closing(self.make_connector()) as connector:
+            self._small_reading = checks.check_pagination(
+                connector, small_batch_size=self.small_batch_size, limits=self.limits
+            )
+
+    def verify_resume(self) -> None:
+        if self._small_reading is None:  # the pagination check failed: read again
+            super().verify_resume()
+            return
+        with (
+            closing(self.make_connector()) as connector,
+            closing(resized(connector, self.small_batch_size)) as small,
+        ):
+            checks.check_resume(
+                small, self._small_reading, updated_at=self.updated_at, limits=self.limits
+            )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from connectors.base import Connector, RawRecord
+from connectors.base import Connector
 from connectors.conformance import (
     CheckResult,
     Conformance,
@@ -27,19 +27,10 @@ from connectors.conformance import (
 from connectors.errors import ConfigError
 from connectors.land import LandConnector
 from connectors.tax import TaxConnector
-from models.dossier import DossierRecord
 from simulators import land, tax
+from tests.connectors.test_conformance import MappingKeyError
 
 CHECKS = ["health", "mapping", "unique_ids", "pagination", "resume", "changes", "count"]
-
-
-class MappingKeyError(TaxConnector):
-    """A mapping that indexes a column the source renamed."""
-
-    def to_canonical(self, raw: RawRecord) -> DossierRecord:
-        if int(raw.source_id or 0) % 10 == 0:
-            raise KeyError("NGAY_TIEP_NHAN")
-        return super().to_canonical(raw)
 
 
 class TaxSample(Conformance):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from simulators import tax
+from tests.connectors.test_conformance import BROKEN_CONNECTOR
 from tests.connectors.test_guide_example import (
     build_wheel,
     example_files,
@@ -41,23 +42,11 @@ version = "1.0.0"
 dependencies = ["dossierhub"]
 
 [project.entry-points."dossierhub.connectors"]
-broken_tax = "broken_tax:BrokenTaxConnector"
+broken_tax = "broken_tax:BrokenTax"
 
 [tool.setuptools]
 packages = ["broken_tax"]
 """
-BROKEN_CONNECTOR = '''
-"""The Tax connector with a mapping that indexes a column the source renamed."""
-
-from connectors.tax import TaxConnector
-
-
-class BrokenTaxConnector(TaxConnector):
-    def to_canonical(self, raw):
-        if raw.source_id == "7":
-            raise KeyError("MA_TTHC")
-        return super().to_canonical(raw)
-'''
 
 
 def install(project: Path, target: Path) -> Path:
@@ -180,7 +169,7 @@ def assert_mapping_failure(stdout: str) -> None:
     failed = [line for line in stdout.splitlines() if line.startswith("FAIL")]
     assert failed == ["FAIL every record maps or is rejected with reasons"], stdout
     assert (
-        "     connector BrokenTaxConnector (source 'tax'): to_canonical() raised an unexpected "
+        "     connector BrokenTax (source 'tax'): to_canonical() raised an unexpected "
         "exception for 1 record(s) (id '7': KeyError: 'MA_TTHC'); a mapping must return"
     ) in stdout
     assert (
