@@ -20,7 +20,7 @@ from dossierhub import store
 from dossierhub.api.errors import (
     invalid_parameter,
     invalid_request,
-    problem,
+    problem_response,
     registry_unreachable,
 )
 from dossierhub.api.params import API_PREFIX, InvalidParameterError
@@ -57,7 +57,7 @@ async def _refuse_credentials_in_url(
     """400 for a token, password or key in the query string: URLs end up in logs and history."""
     found = secret_parameters(list(request.query_params))
     if found:
-        return problem(
+        return problem_response(
             400,
             f"credentials must not be sent in the URL (query parameter {found[0]!r}): send the "
             "token in the header 'Authorization: Bearer <token>'; treat a token sent this way "
@@ -131,7 +131,7 @@ def create_app(engine: Engine) -> FastAPI:
     def plotly() -> Response:
         found = plotly_js()
         if found is None:
-            return problem(404, "plotly is not installed; install the `plotly` package")
+            return problem_response(404, "plotly is not installed; install the `plotly` package")
         return FileResponse(
             found, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
         )

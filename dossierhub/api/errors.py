@@ -16,15 +16,17 @@ from dossierhub.api.schemas import ParameterProblem, Problem
 log = logging.getLogger("dossierhub.api")
 
 
-def problem(status: int, detail: str, errors: Sequence[ParameterProblem] = ()) -> JSONResponse:
+def problem_response(
+    status: int, detail: str, errors: Sequence[ParameterProblem] = ()
+) -> JSONResponse:
     body = Problem(detail=detail, errors=list(errors))
     return JSONResponse(body.model_dump(mode="json"), status_code=status)
 
 
 async def invalid_parameter(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, InvalidParameterError)
-    problem = ParameterProblem(parameter=exc.parameter, message=exc.message)
-    return problem(422, str(exc), [problem])
+    refused = ParameterProblem(parameter=exc.parameter, message=exc.message)
+    return problem_response(422, str(exc), [refused])
 
 
 async def invalid_request(_request: Request, exc: Exception) -> Response:
@@ -51,9 +53,9 @@ async def invalid_request(_request: Request, exc: Exception) -> Response:
             message += f"; {HINTS[name]}"
         problems.append(ParameterProblem(parameter=name, message=message))
         details.append(f"{where} parameter {name!r}: {message}")
-    return problem(422, "; ".join(details) or "invalid request", problems)
+    return problem_response(422, "; ".join(details) or "invalid request", problems)
 
 
 async def registry_unreachable(_request: Request, exc: Exception) -> Response:
     log.error("registry unreachable: %s", first_line(exc))
-    return problem(503, "the registry database is not reachable; try again shortly")
+    return problem_response(503, "the registry database is not reachable; try again shortly")
