@@ -83,7 +83,7 @@ def with_local_times(message: str) -> str:
     """The message with the local time written after each UTC time it contains.
 
     `finished_at 2026-03-01T03:00:00+00:00 is before ...` reads
-    `finished_at 2026-03-01T03:00:00+00:00 (2026-03-01 10:00:00 +07:00) is before ...`.
+    `finished_at 2026-03-01T03:00:00+00:00 (2026-03-01 10:00:00+07:00) is before ...`.
     """
 
     def beside(match: re.Match[str]) -> str:
@@ -91,8 +91,8 @@ def with_local_times(message: str) -> str:
             moment = datetime.fromisoformat(f"{match.group(1)}T{match.group(2)}+00:00")
         except ValueError:
             return match.group(0)  # shaped like a time but not one (hour 25): leave it
-        shown = moment.astimezone(LOCAL)
-        return f"{match.group(0)} ({shown.strftime('%Y-%m-%d %H:%M:%S')} +07:00)"
+        shown = moment.astimezone(LOCAL).isoformat(sep=" ", timespec="seconds")
+        return f"{match.group(0)} ({shown})"
 
     return _UTC_TIME.sub(beside, message)
 

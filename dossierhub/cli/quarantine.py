@@ -10,6 +10,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from dossierhub import reads
 from dossierhub.cli.common import (
@@ -96,7 +97,8 @@ def quarantine_show(
         out.print_json(json.dumps(data, default=str, ensure_ascii=False))
         return
     out.print(
-        f"[bold]quarantine {entry}[/]: source {data['source_system']} id {data['source_id']} "
+        f"[bold]quarantine {entry}[/]: source {data['source_system']} id "
+        f"{escape(str(data['source_id']))} "
         f"(seen {data['seen_count']}x, resolved={data['resolved']})",
         highlight=False,
     )
@@ -106,8 +108,9 @@ def quarantine_show(
         highlight=False,
     )
     for reason in data["reasons"]:
+        # Escaped: a code in brackets ([invalid_date]) would read as rich markup and vanish.
         message = reason.get("message_local", reason["message"])
-        out.print(f"  - {reason['field']}: {message} [{reason['code']}]", highlight=False)
+        out.print(escape(f"  - {reason['field']}: {message} [{reason['code']}]"), highlight=False)
     out.print_json(json.dumps(data["payload"], default=str, ensure_ascii=False))
 
 
