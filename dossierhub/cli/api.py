@@ -20,6 +20,8 @@ tokens_app = typer.Typer(
 
 
 def _registry() -> Engine:
+    """The registry, opened without the stderr line other commands print: a token command's
+    output is the token or the list, nothing else."""
     engine = store.open_registry(settings().registry_url)
     store.ensure_ready(engine)
     return engine
