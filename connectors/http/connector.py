@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -33,7 +34,10 @@ class HttpConnector(Connector):
     Subclasses declare `auth`, `pagination`, `records_endpoint`, `records_path`, `id_field`,
     `updated_at_field`, `updated_since_param`, the count endpoint and its parameters, and
     implement `to_canonical`. Their `Settings` follow from `auth` (`ApiKeySettings` or
-    `OAuth2Settings`) unless they declare their own.
+    `OAuth2Settings`) unless they declare their own. The declared `auth` and `pagination`
+    carry the behaviour: each connector binds its own copy of the auth (its token included),
+    and each read walks the pages the way its pagination says; `read` only sends, checks each
+    page and yields batches with their `HttpCursor`.
     """
 
     Settings: ClassVar[type[BaseModel]] = HttpSettings
@@ -242,29 +246,30 @@ class HttpConnector(Connector):
     def _page(self, answer: JsonResponse, asked: int) -> Page:
         """A page's records and their keys, checked against the paging contract."""
         self.horizon = self.context.horizon()
-        page = Page([], [], answer)
+        where = urlsplit(answer.response.url).path
         found = dig(answer.body, self.records_path)
         if not isinstance(found, list):
             raise self.client.fatal(
-                f"{page.path} answered JSON without a record list at {self.records_path!r}; "
+                f"{where} answered JSON without a record list at {self.records_path!r}; "
                 f"check the 'base_url' setting (or records_path in {self.mapping_file})"
             )
         if len(found) > asked:
             raise self.client.fatal(
-                f"{page.path} answered {len(found)} records for a page of {asked}: it ignores "
+                f"{where} answered {len(found)} records for a page of {asked}: it ignores "
                 f"the page size, so pages cannot be followed safely (check {self.mapping_file})"
             )
-        for item in found:
-            key = self._key(item, page.path)
-            if page.keys and key < page.keys[-1]:
+        keys: list[KeysetPosition] = []
+        for item in found:  # each record checked in turn: the first fault is the one named
+            key = self._key(item, where)
+            if keys and key < keys[-1]:
                 raise self.client.fatal(
-                    f"{page.path} does not order records by ({self.updated_at_field}, "
-                    f"{self.id_field}): {page.keys[-1].id!r} comes before {key.id!r}; "
+                    f"{where} does not order records by ({self.updated_at_field}, "
+                    f"{self.id_field}): {keys[-1].id!r} comes before {key.id!r}; "
                     "incremental reads rely on that order"
                 )
-            page.records.append(RawRecord(key.id, item))
-            page.keys.append(key)
-        return page
+            keys.append(key)
+        records = [RawRecord(key.id, item) for key, item in zip(keys, found, strict=True)]
+        return Page(records, keys, answer)
 
     def _key(self, item: Any, where: str) -> KeysetPosition:
         """A record's key; paging needs it, since the API orders and filters by it."""

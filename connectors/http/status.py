@@ -70,7 +70,7 @@ RULES: tuple[Rule, ...] = (
     Rule({401}, Action.FAIL, _CREDENTIALS_REFUSED, token_request=True),
     Rule(None, Action.FAIL, _CREDENTIALS_REFUSED, details=_BAD_CLIENT, token_request=True),
     # The token expired or was revoked early: fetch another and send again, once.
-    Rule({401}, Action.REFRESH, "{call} answered 401 {reason}: {refused_fix}"),
+    Rule({401}, Action.REFRESH, "{call} answered 401 {reason}: {refused_fix}", token_request=False),
     Rule(
         {403},
         Action.FAIL,
