@@ -109,7 +109,7 @@ def test_the_overview_gives_the_figures_of_the_full_monthly_rollup(
     portal_only: bool,
     online_capable_only: bool,
 ) -> None:
-    options = {
+    options: dict[str, Any] = {
         "filters": filters,
         "portal_only": portal_only,
         "online_capable_only": online_capable_only,

@@ -12,6 +12,8 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,7 +23,7 @@ branch_labels = None
 depends_on = None
 
 # As in models/tables.py at this revision (a migration must not follow later edits there).
-DIMENSIONS = {
+DIMENSIONS: dict[str, sa.types.TypeEngine[Any]] = {
     "in_portal": sa.Boolean(),
     "source_system": sa.String(length=64),
     "sector": sa.String(length=255),
