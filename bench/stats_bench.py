@@ -1,25 +1,28 @@
 """A year of indicators by sector: the rollup path against a naive GROUP BY, on PostgreSQL.
 
-    python bench/stats_bench.py [--rows 5000000] [--repeat 5] [--check]
+    python bench/stats_bench.py [--rows 5000000] [--repeat 5] [--check] [--keep NAME]
                                 [--server postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
-In a scratch database (dropped at the end, also on error) it:
+In a scratch database (dropped at the end, also on error; with `--keep NAME` the database
+NAME instead, built on the first run and kept, and reused as it is by the next runs) it:
 
 * generates N dossiers straight into `dossier` with one INSERT ... SELECT over
   generate_series, secondary indexes built after the load, and one case per dossier into
   `dossier_case` with one INSERT ... SELECT mirroring `linkage.build_case` for a one-member
   case;
 * builds `stats_daily` from the cases with one set-based aggregation, equivalent to
-  `stats.rebuild_days` over every day, and `stats_monthly` from it as `stats.rebuild_months`
-  does (`--check` proves it on this N: the SQL-built cases and rollups are compared row for
-  row with what `stats.refresh` builds), then VACUUM ANALYZE;
+  `stats.rebuild_days` over every day, and `stats_monthly` and `stats_monthly_overview`
+  from it as `stats.rebuild_months` does (`--check` proves it on this N: the SQL-built cases
+  and rollups are compared row for row with what `stats.refresh` builds), then VACUUM ANALYZE;
 * times, after one untimed warm-up, the median of `--repeat` runs of
   (a) the rollup path, `stats.indicators(period=2026, by=["sector"])`;
   (b) the naive path, one GROUP BY sector over `dossier_case` computing the same measures;
   (c) for reference, the same GROUP BY over `dossier` itself (the same numbers only because
       every case here has one member: over real data it double-counts forwarded dossiers);
   and requires (a), (b) and (c) to give identical rows. For comparison only, it also times
-  (a) with jit=off and the same year read from the daily rollup instead of the monthly one.
+  (a) with jit=off, the same year read from the daily rollup instead of the monthly one, and
+  the rollup path grouped by procedure (a dimension the overview leaves out, so it sums the
+  full monthly rollup), required equal to (a) once folded by sector.
 
 The data: two years of receipts (2024-12-01 to 2026-12-01 local, when the horizon "now"
 falls; later finishing times leave the case open), 50 procedures with a skewed popularity,
@@ -39,14 +42,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sync_bench import scratch_database  # run as a script: bench/ is on the path
 
 from dossierhub import linkage, stats, store
@@ -410,6 +415,12 @@ BUILD_MONTHLY = text(
     f"INSERT INTO stats_monthly (month, {_DIMS}, {', '.join(stats.MEASURES)}) "  # noqa: S608 - fixed column names
     f"SELECT month, {_DIMS}, {_SUMS} FROM stats_daily GROUP BY month, {_DIMS}"
 )
+# stats.rebuild_months over every month: the overview folded from the monthly rollup.
+_OVERVIEW_DIMS = "in_portal, source_system, sector, admin_level, channel, service_level"
+BUILD_OVERVIEW = text(
+    f"INSERT INTO stats_monthly_overview (month, {_OVERVIEW_DIMS}, {', '.join(stats.MEASURES)}) "  # noqa: S608 - fixed column names
+    f"SELECT month, {_OVERVIEW_DIMS}, {_SUMS} FROM stats_monthly GROUP BY month, {_OVERVIEW_DIMS}"
+)
 # For comparison only: the same year read from the daily rollup.
 DAILY_BY_SECTOR = text(
     f"SELECT sector, {_SUMS} FROM stats_daily "  # noqa: S608 - fixed column names
@@ -476,15 +487,21 @@ def generate(engine: Engine, rows: int) -> dict[str, float]:
 def build_rollup(engine: Engine) -> int:
     with engine.begin() as conn:
         bulk_session(conn)
-        conn.execute(text("TRUNCATE stats_daily, stats_monthly"))
+        conn.execute(text("TRUNCATE stats_daily, stats_monthly, stats_monthly_overview"))
         rows = conn.execute(BUILD_ROLLUP, {"tz": LOCAL_TZ}).rowcount
         conn.execute(BUILD_MONTHLY)
+        conn.execute(BUILD_OVERVIEW)
         return rows
 
 
 def vacuum_analyze(engine: Engine) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM (ANALYZE) dossier, dossier_case, stats_daily, stats_monthly"))
+        conn.execute(
+            text(
+                "VACUUM (ANALYZE) dossier, dossier_case, stats_daily, stats_monthly,"
+                " stats_monthly_overview"
+            )
+        )
 
 
 def snapshot(conn: Connection) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -493,7 +510,13 @@ def snapshot(conn: Connection) -> tuple[list[tuple[Any, ...]], list[tuple[Any, .
     monthly = conn.execute(
         text("SELECT * FROM stats_monthly ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10")
     )
-    return [tuple(r) for r in cases], [tuple(r) for r in rollup] + [tuple(r) for r in monthly]
+    overview = conn.execute(
+        text("SELECT * FROM stats_monthly_overview ORDER BY 1, 2, 3, 4, 5, 6, 7")
+    )
+    rollups = (
+        [tuple(r) for r in rollup] + [tuple(r) for r in monthly] + [tuple(r) for r in overview]
+    )
+    return [tuple(r) for r in cases], rollups
 
 
 def compare(
@@ -512,7 +535,12 @@ def check_against_engine(engine: Engine) -> tuple[int, int, float]:
     with engine.connect() as conn:
         cases, rollup = snapshot(conn)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE dossier_case, stats_daily, stats_monthly, stats_state"))
+        conn.execute(
+            text(
+                "TRUNCATE dossier_case, stats_daily, stats_monthly, stats_monthly_overview,"
+                " stats_state"
+            )
+        )
     started = time.perf_counter()
     stats.refresh(engine, everything=True)
     refresh_s = time.perf_counter() - started
@@ -525,6 +553,20 @@ def check_against_engine(engine: Engine) -> tuple[int, int, float]:
 
 def rollup_path(conn: Connection, period: Period) -> list[dict[str, Any]]:
     return stats.indicators(conn, period=period, by=["sector"])
+
+
+def by_procedure_path(conn: Connection, period: Period) -> list[dict[str, Any]]:
+    return stats.indicators(conn, period=period, by=["procedure", "sector"])
+
+
+def fold_by_sector(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows grouped by procedure and sector, summed by sector, with the rates derived again."""
+    merged: dict[str, dict[str, int]] = {}
+    for row in rows:
+        totals = merged.setdefault(row["sector"], dict.fromkeys(stats.MEASURES, 0))
+        for m in stats.MEASURES:
+            totals[m] += row[m]
+    return [{"sector": key, **stats.derive(merged[key])} for key in sorted(merged, key=str)]
 
 
 def naive_path(conn: Connection, query: Any, bounds: tuple[Any, Any]) -> list[dict[str, Any]]:
@@ -568,7 +610,13 @@ FROM dossier_case
 
 def sizes(conn: Connection) -> str:
     parts = []
-    for table in ("dossier", "dossier_case", "stats_daily"):
+    for table in (
+        "dossier",
+        "dossier_case",
+        "stats_daily",
+        "stats_monthly",
+        "stats_monthly_overview",
+    ):
         size = conn.execute(
             text("SELECT pg_size_pretty(pg_total_relation_size(CAST(:t AS regclass)))"),
             {"t": table},
@@ -657,7 +705,27 @@ def measure(conn: Connection, period: Period, repeat: int) -> tuple[float, float
     daily, daily_laps = timed(lambda: naive_path(conn, DAILY_BY_SECTOR, days), repeat)
     require(daily == naive, f"daily rollup {daily} differs from the naive path")
     report("    the same year from the daily rollup", daily_laps)
+    procedures, procedure_laps = timed(lambda: by_procedure_path(conn, period), repeat)
+    require(fold_by_sector(procedures) == rollup, "by procedure, folded, differs from (a)")
+    report(f"    rollup path by procedure and sector ({len(procedures)} groups)", procedure_laps)
     return statistics.median(rollup_laps), statistics.median(naive_laps)
+
+
+@contextmanager
+def kept_database(server_url: str, name: str) -> Iterator[str]:
+    """The database NAME on the server, created when missing and never dropped."""
+    require(re.fullmatch(r"[a-z0-9_]+", name) is not None, f"--keep {name!r}: use [a-z0-9_]")
+    server = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield server.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        server.dispose()
 
 
 def main() -> None:
@@ -672,17 +740,37 @@ def main() -> None:
         action="store_true",
         help="also rebuild cases and rollup through stats.refresh and compare (small N only)",
     )
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="build into database NAME and keep it; a later run with the same NAME reuses it "
+        "as it is (migrated to this code's schema), skipping the several minutes of building",
+    )
     args = parser.parse_args()
     period = Period.parse(YEAR)
 
     print(f"before: {load()}")
-    with scratch_database(args.server, "stats") as url:
+    if args.keep:
+        database = kept_database(args.server, args.keep)
+    else:
+        database = scratch_database(args.server, "stats")
+    with database as url:
         engine = store.open_registry(url)
         try:
             migrate.upgrade(engine)
             with engine.connect() as conn:
                 print(server_settings(conn))
-            prepare(engine, args.rows, args.check, period)
+                built = conn.execute(text("SELECT count(*) FROM dossier")).scalar_one()
+                rolled = conn.execute(text("SELECT count(*) FROM stats_monthly")).scalar_one()
+            if built:
+                require(
+                    built == args.rows and rolled > 0,
+                    f"database {args.keep} holds {built:,} dossiers and {rolled:,} monthly "
+                    "rollup rows, not a finished build of --rows: drop it, or pass its --rows",
+                )
+                print(f"reusing database {args.keep}: {built:,} dossiers, rollups as built")
+            else:
+                prepare(engine, args.rows, args.check, period)
             with engine.connect() as conn:
                 print(spread(conn))
                 print(sizes(conn))

@@ -32,7 +32,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from connectors.masking import mask_optional
 from dossierhub import linkage
@@ -40,6 +52,7 @@ from dossierhub.errors import ConfigError
 from models.dossier import Status
 from models.period import Period
 from models.tables import (
+    OVERVIEW_DIMENSIONS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
     dossier,
@@ -49,6 +62,7 @@ from models.tables import (
     reconciliation,
     stats_daily,
     stats_monthly,
+    stats_monthly_overview,
     stats_state,
     sync_run,
 )
@@ -93,7 +107,7 @@ def refresh(engine: Engine, *, everything: bool = False, forget: bool = False) -
     with engine.begin() as conn:
         _serialize(conn)
         if forget:
-            for table in (stats_daily, stats_monthly, dossier_case):
+            for table in (stats_daily, stats_monthly, stats_monthly_overview, dossier_case):
                 conn.execute(delete(table))
         if everything:
             linkage.queue_everything(conn)
@@ -213,18 +227,27 @@ def rebuild_days(conn: Connection, days: Sequence[date]) -> None:
 
 
 def rebuild_months(conn: Connection, months: Sequence[date]) -> None:
-    """Fold the daily rollup of these months into the monthly one (one statement each way)."""
+    """Fold the daily rollup of these months into the monthly one, and that into the
+    overview (one statement each way)."""
     if not months:
         return
-    d = stats_daily.c
-    conn.execute(delete(stats_monthly).where(stats_monthly.c.month.in_(months)))
-    dims = [d[name] for name in ROLLUP_DIMENSIONS]
+    _fold(conn, source=stats_daily, target=stats_monthly, months=months)
+    _fold(conn, source=stats_monthly, target=stats_monthly_overview, months=months)
+
+
+def _fold(conn: Connection, *, source: Table, target: Table, months: Sequence[date]) -> None:
+    """Replace the target's rows of these months by the source's, summed over the
+    target's dimensions."""
+    dimensions = [name for name in ROLLUP_DIMENSIONS if name in target.c]
+    s = source.c
+    conn.execute(delete(target).where(target.c.month.in_(months)))
+    dims = [s[name] for name in dimensions]
     conn.execute(
-        insert(stats_monthly).from_select(
-            ["month", *ROLLUP_DIMENSIONS, *ROLLUP_MEASURES],
-            select(d.month, *dims, *(func.sum(d[m]) for m in ROLLUP_MEASURES))
-            .where(d.month.in_(months))
-            .group_by(d.month, *dims),
+        insert(target).from_select(
+            ["month", *dimensions, *ROLLUP_MEASURES],
+            select(s.month, *dims, *(func.sum(s[m]) for m in ROLLUP_MEASURES))
+            .where(s.month.in_(months))
+            .group_by(s.month, *dims),
         )
     )
 
@@ -239,6 +262,22 @@ def parse_grouping(by: Iterable[str]) -> list[str]:
     if len([n for n in names if n in TIME_GRAINS]) > 1:
         raise ConfigError("group by at most one of day, month, quarter, year")
     return names
+
+
+def _rollup_for(monthly: bool, names: Iterable[str]) -> Table:
+    """The smallest rollup that holds every dimension asked for (to group or filter by).
+
+    Whole-month periods read a monthly rollup (about 30 times fewer rows than the daily
+    one); of those, the overview when neither agency, locality nor procedure is asked for
+    (a few hundred rows a month: summing 17 measures over the full monthly rollup is what
+    a query costs). A daily series or a period not on month boundaries reads the daily one.
+    Every rollup gives the same sums for what it holds (`rebuild_months` folds one into
+    the next); an unknown name is in none, and `indicators` refuses it.
+    """
+    if not monthly:
+        return stats_daily
+    wanted = {DIMENSIONS.get(name) for name in names}
+    return stats_monthly_overview if wanted <= set(OVERVIEW_DIMENSIONS) else stats_monthly
 
 
 def _bucket(day: date, grain: str) -> str:
@@ -264,10 +303,8 @@ def indicators(
     names = parse_grouping(by)
     dims = [n for n in names if n in DIMENSIONS]
     grain = next((n for n in names if n in TIME_GRAINS), None)
-    # Whole-month periods read the monthly rollup (about 30 times fewer rows); a daily
-    # series or a period not on month boundaries reads the daily one.
     monthly = grain != "day" and period.start.day == 1 and period.end.day == 1
-    table = stats_monthly if monthly else stats_daily
+    table = _rollup_for(monthly, [*dims, *(filters or {})])
     s = table.c
     when = s.month if monthly else s.day
     columns = [s[DIMENSIONS[n]] for n in dims]

@@ -76,3 +76,31 @@ def test_upgrade_to_0004_empties_the_statistics_for_a_rebuild(registry: Engine) 
     with registry.connect() as conn:
         [row] = stats.indicators(conn, period=Period.parse("2026-01"))
     assert (row["received"], row["refused_intake"]) == (0, 1)
+
+
+def test_upgrade_to_0007_fills_the_overview_from_the_monthly_rollup(registry: Engine) -> None:
+    """The overview is folded from the monthly rollup on upgrade: no rebuild, same figures."""
+    from sqlalchemy import inspect
+
+    from dossierhub import stats, store
+    from models.period import Period
+    from tests.dossierhub.test_stats import SCENARIO
+
+    for source in ("one_stop", "tax"):
+        with registry.begin() as conn:
+            store.write_batch(
+                conn,
+                source_system=source,
+                records=[r for r in SCENARIO if r.source_system == source],
+            )
+    stats.refresh(registry)
+    year = Period.parse("2026")
+    with registry.connect() as conn:
+        before = stats.indicators(conn, period=year, by=["sector", "channel", "month"])
+    migrate.downgrade(registry, "0006")
+    assert "stats_monthly_overview" not in inspect(registry).get_table_names()
+    migrate.upgrade(registry)
+    with registry.connect() as conn:
+        after = stats.indicators(conn, period=year, by=["sector", "channel", "month"])
+    assert after == before
+    assert sum(row["received"] for row in after) == 6
