@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from connectors import files
 from connectors.base import Batch, ConnectorContext, Cursor, Period, RawRecord
-from connectors.files import REJECTED, TEXT, FileDropConnector
+from connectors.files import REJECTED, TEXT, CsvExport, FileDropConnector, XmlExport
 from connectors.identifiers import IdentifierHasher
 from dossierhub import store
 from dossierhub.errors import FatalSourceError
@@ -206,7 +206,7 @@ def test_file_changing_while_it_is_copied_is_left_for_the_next_run(
             os.utime(path, ns=(found.st_atime_ns, found.st_mtime_ns + 1_000_000))
         return found
 
-    monkeypatch.setattr(files.os, "fstat", writer_touches_the_file)
+    monkeypatch.setattr(os, "fstat", writer_touches_the_file)
     assert list(drop(tmp_path).read(None)) == []
     monkeypatch.undo()
     assert len(ids_of(list(drop(tmp_path).read(None)))) == 3
@@ -647,15 +647,19 @@ def test_long_or_odd_file_names_keep_every_bad_line_apart_and_settle_only_their_
     assert left == sorted([f"{long_b}#row1", f"{tricky}#row1"])
 
 
-class FailsOnRow3(Drop):
+class CsvFailingOnRow3(CsvExport):
     """Reading row 3 of any file fails in a way no rule foresaw (a bug, not bad data)."""
 
-    def _csv_record(
+    def _record(
         self, name: str, number: int, header: tuple[str, ...], line: bytes | None
     ) -> RawRecord:
         if number == 3:
             raise RuntimeError("unforeseen")
-        return super()._csv_record(name, number, header, line)
+        return super()._record(name, number, header, line)
+
+
+class FailsOnRow3(Drop):
+    formats = (CsvFailingOnRow3, XmlExport)
 
 
 def test_a_file_failing_midway_is_set_aside_and_the_sync_goes_on(
