@@ -191,6 +191,22 @@ def test_check_reports_the_export_files(tmp_path: Path) -> None:
     assert health.ok and "2 export files" in health.detail
 
 
+class CsvOnlyDrop(Drop):
+    """A system that exports CSV alone: its folder also holds XML reports that are no exports."""
+
+    formats = (CsvExport,)
+
+
+def test_a_connector_reads_only_the_formats_it_declares(tmp_path: Path) -> None:
+    put(tmp_path, "d_20260303.csv", csv_file(rows(2)))
+    put(tmp_path, "report.xml", b"<Report>not an export</Report>")
+    source = CsvOnlyDrop(drop(tmp_path).context)
+    assert "1 export files" in source.check().detail
+    assert len(ids_of(list(source.read(None)))) == 2  # the XML is neither read nor reported
+    assert source.count(None) == 2
+    assert len(ids_of(list(drop(tmp_path).read(None)))) == 3  # both formats: the XML is refused
+
+
 def test_file_changing_while_it_is_copied_is_left_for_the_next_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
