@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import Cursor
-from connectors.errors import FatalSourceError
+from connectors.cursors import describe_cursor, foreign_cursor
 from connectors.files.folder import Listed, Snapshot
 
 MANIFEST_VERSION = 1
@@ -50,11 +50,8 @@ class Manifest:
             )
         )
         if not valid:
-            raise FatalSourceError(
-                source,
-                "the saved cursor is not a file-drop manifest (version "
-                f"{MANIFEST_VERSION}); run the sync with --full-refresh to read every file again",
-            )
+            expected = f"a file-drop manifest (version {MANIFEST_VERSION})"
+            raise foreign_cursor(source, expected, describe_cursor(cursor))
         return cls({h: dict(e) for h, e in done.items()}, dict(current) if current else None)
 
     def skips(self, listed: Listed) -> bool:

@@ -154,8 +154,14 @@ def test_missing_folder_is_fatal_and_names_the_source_and_the_setting(tmp_path: 
 
 
 def test_a_cursor_that_is_no_manifest_is_refused_with_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(FatalSourceError, match="--full-refresh"):
+    with pytest.raises(FatalSourceError, match="--full-refresh") as refused:
         list(drop(tmp_path).read({"updated_at": "2026-01-01T00:00:00", "key": 4}))
+    message = str(refused.value)
+    assert "'drops'" in message and "not a file-drop manifest (version 1)" in message
+    assert "found a cursor with the fields key, updated_at" in message
+    newer = {"manifest": 2, "done": {}, "current": None}
+    with pytest.raises(FatalSourceError, match=r"found a file-drop manifest \(version 2\)"):
+        list(drop(tmp_path).read(newer))
 
 
 # -- reading --------------------------------------------------------------------------------
