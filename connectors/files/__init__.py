@@ -64,9 +64,10 @@ Memory is bounded by the batch size (rows are streamed; a line, an XML value or 
 XML markup that would make expat rescan without end refuses the file), plus
 the manifest and, while a file is read, the id and version of each of its records.
 `count(period)` streams the files too, but remembers the ids it counted.
+
 The package: `connector.py` (the connector and its read loop), `folder.py` (listing, links,
 private copies), `manifest.py` (the cursor), `export.py` (the format strategy contract and what
-formats share), `csv.py` and `xml.py` (the two formats).
+formats share), `csv.py` and `xml.py` (the two formats, strategies picked by file suffix).
 """
 
 from __future__ import annotations
