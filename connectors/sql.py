@@ -15,6 +15,10 @@ key or a change time is read apart on every sync; a change time the column type 
 a readable change time no later than now + `future_tolerance`, so a row dated 9999 cannot hide
 every later change behind it.
 
+The cursor saved with each batch is a typed, versioned keyset position (`SqlCursor` in
+`connectors/cursors.py`); one another connector or version wrote is refused with the fix.
+Partitions slice the table by its key (`connectors/sql_partitions.py`).
+
 A connector for one SQL system subclasses `SqlConnector`, declares its table and columns, and
 writes one mapping function.
 """
