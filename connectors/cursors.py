@@ -7,8 +7,10 @@ naming the source, what was found and the fix, never with a `KeyError` deep in a
 
 The SQL transport's cursor is a keyset position:
 
-    {"keyset": 1, "order": ["<updated_at column>", "<key column>"],
+    {"cursor": "sql", "version": 1, "order": ["<updated_at column>", "<key column>"],
      "updated_at": "<ISO time>", "key": <the key>}
+
+(the same `cursor` and `version` fields as the HTTP transport's cursor, `connectors/http`).
 
 A cursor saved before the cursor was versioned, `{"updated_at": ..., "key": ...}`, is read as
 the same position (no forced full read after an upgrade).
@@ -23,9 +25,10 @@ from typing import Any
 from connectors.base import Cursor
 from connectors.errors import FatalSourceError
 
+SQL_CURSOR_KIND = "sql"
 SQL_CURSOR_VERSION = 1
 _LEGACY_SQL_FIELDS = {"updated_at", "key"}
-_SQL_FIELDS = {"keyset", "order", "updated_at", "key"}
+_SQL_FIELDS = {"cursor", "version", "order", "updated_at", "key"}
 
 
 def describe_cursor(cursor: Any) -> str:
@@ -37,8 +40,9 @@ def describe_cursor(cursor: Any) -> str:
         return f"a JSON {type(cursor).__name__}, not an object"
     if "manifest" in cursor:
         return f"a file-drop manifest (version {cursor['manifest']!r})"
-    if "keyset" in cursor:
-        return f"a SQL keyset cursor of version {cursor['keyset']!r}"
+    if "cursor" in cursor or "version" in cursor:
+        kind, version = str(cursor.get("cursor"))[:20], str(cursor.get("version"))[:20]
+        return f"a {kind!r} cursor of version {version}"
     names = ", ".join(sorted(str(name) for name in cursor)) or "none"
     return f"a cursor with the fields {names}"
 
@@ -65,7 +69,8 @@ class SqlCursor:
     def to_cursor(self) -> Cursor:
         """The cursor as the registry stores it (JSON: the order as a list)."""
         return {
-            "keyset": SQL_CURSOR_VERSION,
+            "cursor": SQL_CURSOR_KIND,
+            "version": SQL_CURSOR_VERSION,
             "order": list(self.order),
             "updated_at": self.updated_at.isoformat(),
             "key": self.key,
@@ -98,8 +103,9 @@ def _sql_problem(cursor: Any, order: tuple[str, str]) -> str | None:
     """What is wrong with a saved SQL cursor (as the refusal shows it), None when nothing."""
     if not isinstance(cursor, dict):
         return describe_cursor(cursor)
-    if "keyset" in cursor:
-        if cursor["keyset"] != SQL_CURSOR_VERSION or set(cursor) != _SQL_FIELDS:
+    if "cursor" in cursor or "version" in cursor:
+        kind, version = cursor.get("cursor"), cursor.get("version")
+        if (kind, version) != (SQL_CURSOR_KIND, SQL_CURSOR_VERSION) or set(cursor) != _SQL_FIELDS:
             return describe_cursor(cursor)
         saved = cursor["order"]
         if saved != list(order):

@@ -61,7 +61,7 @@ def test_the_cursor_saved_is_typed_versioned_and_names_the_keyset_order(
     result = sync_source(sqlite_registry, tax_connector(tax_url))
     cursor = result.cursor_after
     assert cursor is not None
-    assert cursor["keyset"] == SQL_CURSOR_VERSION
+    assert (cursor["cursor"], cursor["version"]) == ("sql", SQL_CURSOR_VERSION)
     assert cursor["order"] == ["NGAY_CAP_NHAT", "ID"]
     position = SqlCursor.from_cursor(cursor, source="tax", order=("NGAY_CAP_NHAT", "ID"))
     assert position is not None and position.key == cursor["key"]
@@ -80,7 +80,7 @@ def test_a_cursor_saved_before_versioning_resumes_where_it_stood(
     again = sync_source(sqlite_registry, tax_connector(tax_url))
     assert again.status == "succeeded"
     assert (again.rows_read, again.updated) == (3, 3)  # resumed: no full read
-    assert again.cursor_after is not None and again.cursor_after["keyset"] == SQL_CURSOR_VERSION
+    assert again.cursor_after is not None and again.cursor_after["version"] == SQL_CURSOR_VERSION
 
 
 FOREIGN = {
@@ -88,17 +88,27 @@ FOREIGN = {
         {"manifest": 1, "done": {}, "current": None},
         "a file-drop manifest (version 1)",
     ),
-    "an HTTP cursor": (
+    "an HTTP cursor saved before versioning": (
         {"updated_at": "2026-03-01T08:00:00+07:00", "id": "0001"},
         "a cursor with the fields id, updated_at",
     ),
+    "an HTTP cursor": (
+        {"cursor": "http", "version": 1, "updated_at": "20260301080000", "id": "0001"},
+        "a 'http' cursor of version 1",
+    ),
     "a newer version": (
-        {"keyset": 2, "order": ["NGAY_CAP_NHAT", "ID"], "updated_at": "2026-03-01T08:00:00"},
-        "a SQL keyset cursor of version 2",
+        {
+            "cursor": "sql",
+            "version": 2,
+            "order": ["NGAY_CAP_NHAT", "ID"],
+            "updated_at": "2026-03-01T08:00:00",
+        },
+        "a 'sql' cursor of version 2",
     ),
     "another table's keyset": (
         {
-            "keyset": 1,
+            "cursor": "sql",
+            "version": 1,
             "order": ["ngay_cap_nhat", "id"],
             "updated_at": "2026-03-01T08:00:00",
             "key": 4,
@@ -134,7 +144,7 @@ def test_a_foreign_cursor_is_refused_naming_the_source_what_was_found_and_the_fi
     assert refreshed.status == "succeeded" and refreshed.rows_read == 60
     with sqlite_registry.connect() as conn:
         saved = conn.execute(select(sync_state.c.cursor)).scalar_one()
-    assert saved["keyset"] == SQL_CURSOR_VERSION
+    assert (saved["cursor"], saved["version"]) == ("sql", SQL_CURSOR_VERSION)
 
 
 def test_a_foreign_cursor_shows_field_names_never_values() -> None:
