@@ -9,7 +9,7 @@ For each size it writes two Finance XML exports into a scratch folder:
 
 Each file is read by the file-drop transport (`FileDropConnector.read`: copy and hash, envelope
 pass, records pass) in a child process of its own, so the peak RSS printed is that read's. The
-current code (`connectors/files.py` of this tree) and the baseline (the same file at git
+current code (`connectors/files/` of this tree) and the baseline (`connectors/files.py` at git
 revision REV, by default the one before streaming guards were added) run on the same files in
 the same run. A baseline read still running after `--old-timeout` seconds is stopped and
 reported as such: its real time is longer.

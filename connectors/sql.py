@@ -15,6 +15,10 @@ key or a change time is read apart on every sync; a change time the column type 
 a readable change time no later than now + `future_tolerance`, so a row dated 9999 cannot hide
 every later change behind it.
 
+The cursor saved with each batch is a typed, versioned keyset position (`SqlCursor` in
+`connectors/cursors.py`); one another connector or version wrote is refused with the fix.
+Partitions slice the table by its key (`connectors/sql_partitions.py`).
+
 A connector for one SQL system subclasses `SqlConnector`, declares its table and columns, and
 writes one mapping function.
 """
@@ -58,9 +62,11 @@ from connectors.base import (
     as_utc,
     beyond,
 )
+from connectors.cursors import SqlCursor
 from connectors.errors import ConfigError, FatalSourceError, Reason
 from connectors.masking import first_line as _first_line
 from connectors.masking import mask_url
+from connectors.sql_partitions import in_partition, prepare
 
 
 class SqlSettings(BaseModel):
@@ -125,7 +131,7 @@ class SqlConnector(Connector[SqlSettings]):
 
     Settings: ClassVar[type[BaseModel]] = SqlSettings
     full_read_is_current = True  # a full read is the source's current state
-    supports_partitions = True  # slices by the integer key: key % n == i
+    supports_partitions = True  # slices by key % n, or a hash of a text key (sql_partitions)
     table_name: ClassVar[str]
     columns: ClassVar[tuple[str, ...]]
     updated_at_column: ClassVar[str]
@@ -152,6 +158,7 @@ class SqlConnector(Connector[SqlSettings]):
             self._engine = open_database(
                 self._url, where=f"source {self.source!r}: setting 'url'", pool_pre_ping=True
             )
+            prepare(self._engine)
         return self._engine
 
     def _reflect(self) -> Table:
@@ -207,26 +214,35 @@ class SqlConnector(Connector[SqlSettings]):
             column >= floor, *(c.is_not(None) for c in (updated, key) if c.nullable)
         ).order_by(updated, key)
         if part is not None:
-            keyed = keyed.where(key % part[1] == part[0])
+            keyed = keyed.where(self._in_partition(key, part))
         yield from self._read_keyed(keyed, updated, key, cursor)
         # Rows the keyset order cannot place (PostgreSQL would never reach a NULL, SQLite and
         # MariaDB would crash on it) are read apart on every sync and quarantined. A NULL id
         # is in no slice: the first slice reads it.
         misplaced: ColumnElement[bool] = or_(updated.is_(None), column < floor)
         if part is not None:
-            misplaced = and_(misplaced, key % part[1] == part[0])
+            misplaced = and_(misplaced, self._in_partition(key, part))
         apart = [misplaced]
         if key.nullable and (part is None or part[0] == 0):
             apart.append(key.is_(None))
         yield from self._read_apart(query.where(or_(*apart)))
+
+    def _in_partition(self, key: Any, part: tuple[int, int]) -> ColumnElement[bool]:
+        return in_partition(key, part, dialect=self.engine.dialect.name, source=self.source)
+
+    @property
+    def keyset_order(self) -> tuple[str, str]:
+        """The columns rows are read in order of, as a saved cursor names them."""
+        return (self.updated_at_column, self.key_column)
 
     def _read_keyed(
         self, query: Any, updated: Any, key: Any, cursor: Cursor | None
     ) -> Iterator[Batch]:
         limit = self.context.batch_size
         last: tuple[Any, Any] | None = None
-        if cursor is not None:
-            last = (datetime.fromisoformat(cursor["updated_at"]), cursor["key"])
+        saved = SqlCursor.from_cursor(cursor, source=self.source, order=self.keyset_order)
+        if saved is not None:
+            last = (saved.updated_at, saved.key)
         first_page = True
         while True:
             page = query
@@ -302,7 +318,7 @@ class SqlConnector(Connector[SqlSettings]):
         for row in reversed(rows):
             moment = row[self.updated_at_column]
             if isinstance(moment, datetime) and not beyond(moment, self.horizon):
-                return {"updated_at": moment.isoformat(), "key": row[self.key_column]}
+                return SqlCursor(moment, row[self.key_column], self.keyset_order).to_cursor()
         return None
 
     def screen(self, raw: RawRecord) -> list[Reason]:
@@ -335,10 +351,8 @@ class SqlConnector(Connector[SqlSettings]):
         return reasons
 
     def cursor_time(self, cursor: Cursor) -> datetime | None:
-        try:
-            return as_utc(datetime.fromisoformat(str(cursor["updated_at"])))
-        except (KeyError, TypeError, ValueError):
-            return None
+        moment = SqlCursor.time_of(cursor)
+        return None if moment is None else as_utc(moment)
 
     def count(self, period: Period | None) -> int:
         table = self._reflect()

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from connectors import files
 from connectors.base import Batch, ConnectorContext, Cursor, Period, RawRecord
-from connectors.files import REJECTED, TEXT, FileDropConnector
+from connectors.files import REJECTED, TEXT, CsvExport, FileDropConnector, XmlExport
 from connectors.identifiers import IdentifierHasher
 from dossierhub import store
 from dossierhub.errors import FatalSourceError
@@ -154,8 +154,14 @@ def test_missing_folder_is_fatal_and_names_the_source_and_the_setting(tmp_path: 
 
 
 def test_a_cursor_that_is_no_manifest_is_refused_with_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(FatalSourceError, match="--full-refresh"):
+    with pytest.raises(FatalSourceError, match="--full-refresh") as refused:
         list(drop(tmp_path).read({"updated_at": "2026-01-01T00:00:00", "key": 4}))
+    message = str(refused.value)
+    assert "'drops'" in message and "not a file-drop manifest (version 1)" in message
+    assert "found a cursor with the fields key, updated_at" in message
+    newer = {"manifest": 2, "done": {}, "current": None}
+    with pytest.raises(FatalSourceError, match=r"found a file-drop manifest \(version 2\)"):
+        list(drop(tmp_path).read(newer))
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -191,6 +197,22 @@ def test_check_reports_the_export_files(tmp_path: Path) -> None:
     assert health.ok and "2 export files" in health.detail
 
 
+class CsvOnlyDrop(Drop):
+    """A system that exports CSV alone: its folder also holds XML reports that are no exports."""
+
+    formats = (CsvExport,)
+
+
+def test_a_connector_reads_only_the_formats_it_declares(tmp_path: Path) -> None:
+    put(tmp_path, "d_20260303.csv", csv_file(rows(2)))
+    put(tmp_path, "report.xml", b"<Report>not an export</Report>")
+    source = CsvOnlyDrop(drop(tmp_path).context)
+    assert "1 export files" in source.check().detail
+    assert len(ids_of(list(source.read(None)))) == 2  # the XML is neither read nor reported
+    assert source.count(None) == 2
+    assert len(ids_of(list(drop(tmp_path).read(None)))) == 3  # both formats: the XML is refused
+
+
 def test_file_changing_while_it_is_copied_is_left_for_the_next_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -206,7 +228,7 @@ def test_file_changing_while_it_is_copied_is_left_for_the_next_run(
             os.utime(path, ns=(found.st_atime_ns, found.st_mtime_ns + 1_000_000))
         return found
 
-    monkeypatch.setattr(files.os, "fstat", writer_touches_the_file)
+    monkeypatch.setattr(os, "fstat", writer_touches_the_file)
     assert list(drop(tmp_path).read(None)) == []
     monkeypatch.undo()
     assert len(ids_of(list(drop(tmp_path).read(None)))) == 3
@@ -647,15 +669,19 @@ def test_long_or_odd_file_names_keep_every_bad_line_apart_and_settle_only_their_
     assert left == sorted([f"{long_b}#row1", f"{tricky}#row1"])
 
 
-class FailsOnRow3(Drop):
+class CsvFailingOnRow3(CsvExport):
     """Reading row 3 of any file fails in a way no rule foresaw (a bug, not bad data)."""
 
-    def _csv_record(
+    def _record(
         self, name: str, number: int, header: tuple[str, ...], line: bytes | None
     ) -> RawRecord:
         if number == 3:
             raise RuntimeError("unforeseen")
-        return super()._csv_record(name, number, header, line)
+        return super()._record(name, number, header, line)
+
+
+class FailsOnRow3(Drop):
+    formats = (CsvFailingOnRow3, XmlExport)
 
 
 def test_a_file_failing_midway_is_set_aside_and_the_sync_goes_on(
