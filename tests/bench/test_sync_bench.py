@@ -36,7 +36,7 @@ def test_tiny_run_ends_with_the_machine_readable_line() -> None:
     figures = found.groupdict()
     assert (figures["rows"], figures["path"]) == ("1500", "row")
     sync, copy, floor = (int(figures[name]) for name in ("sync", "copy", "floor"))
-    assert 0 < sync and 0 < floor and 0 < copy
+    assert min(sync, floor, copy) > 0
     assert float(figures["ratio"]) == pytest.approx(sync / copy, abs=0.006)
     assert float(figures["floor_ratio"]) == pytest.approx(sync / floor, abs=0.006)
     assert float(figures["incremental"]) > 0
