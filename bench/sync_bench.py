@@ -1,6 +1,6 @@
 """Sync throughput against the binary COPY ceiling and the registry write floor, on PostgreSQL.
 
-    python bench/sync_bench.py [--rows 200000] [--path row|columnar] [--lean-floor]
+    python bench/sync_bench.py [--rows 200000] [--path row|columnar] [--floor-variants]
         [--server postgresql+psycopg://postgres@127.0.0.1/postgres]
 
 Builds a Tax source database with N rows, then in one run measures:
@@ -14,8 +14,9 @@ Builds a Tax source database with N rows, then in one run measures:
   `dossier_event` tables with all their indexes. A sync has to do at least that much work on
   the server, so `floor_ratio` says how close to the possible it is; `ratio` compares with a
   table that keeps neither the registry's indexes nor its history;
-* with `--lean-floor`, the floor again into copies without the events index and with the
-  identifier columns `COLLATE "C"` (the schema changes of migration 0007), same run;
+* with `--floor-variants`, the floor again into copies changed as each schema change under
+  consideration would change the registry (identifier columns `COLLATE "C"`; no events
+  index), each followed by the registry's floor again, same run;
 * an incremental sync after 1% of the source rows changed;
 * the peak RSS of the syncs. Each sync runs in a child process, so the figure is the sync's
   own, not this process's nor the data generator's.
@@ -201,57 +202,77 @@ _DOSSIER = ", ".join(store._DOSSIER_COLUMNS)
 _EVENT = ", ".join(store._EVENT_COLUMNS)
 
 
-def registry_floor(engine: Engine, *, lean: bool = False) -> tuple[int, float]:
+def registry_floor(engine: Engine, *, variant: str = "") -> tuple[int, float]:
     """The rows the sync wrote and their events, COPYed in FLOOR_BATCH-row transactions into
-    fresh copies of `dossier` and `dossier_event` with all their indexes (`lean`: without
-    the events index, identifier columns COLLATE "C")."""
+    fresh copies of `dossier` and `dossier_event` with all their indexes, changed as the
+    named `variant` (FLOOR_VARIANTS) says."""
     with engine.connect() as conn:
         dossier_queries, rows = chunked_by_id(conn, "dossier", _DOSSIER)
         event_queries, events = chunked_by_id(conn, "dossier_event", _EVENT)
         dossiers = spool_binary(conn, dossier_queries, rows)
         history = spool_binary(conn, event_queries, events)
-        suffix = "lean" if lean else "floor"
         for table in ("dossier", "dossier_event"):
-            conn.execute(text(f"CREATE TABLE {table}_{suffix} (LIKE {table} INCLUDING ALL)"))
-        if lean:
-            _make_lean(conn, f"dossier_{suffix}", f"dossier_event_{suffix}")
+            conn.execute(text(f"CREATE TABLE {table}_floor (LIKE {table} INCLUDING ALL)"))
+        if variant:
+            FLOOR_VARIANTS[variant][1](conn)
         conn.commit()
         with dossiers.file, history.file:
             started = time.perf_counter()
             for index in range(max(len(dossiers.streams), len(history.streams))):
                 if index < len(dossiers.streams):
-                    copy_in(conn, f"dossier_{suffix}", _DOSSIER, dossiers.blocks(index))
+                    copy_in(conn, "dossier_floor", _DOSSIER, dossiers.blocks(index))
                 if index < len(history.streams):
-                    copy_in(conn, f"dossier_event_{suffix}", _EVENT, history.blocks(index))
+                    copy_in(conn, "dossier_event_floor", _EVENT, history.blocks(index))
                 conn.commit()
             elapsed = time.perf_counter() - started
-        conn.execute(text(f"DROP TABLE dossier_{suffix}, dossier_event_{suffix}"))
+        conn.execute(text("DROP TABLE dossier_floor, dossier_event_floor"))
         conn.commit()
     return rows, elapsed
 
 
-LEAN_COLLATED = ("source_system", "source_id", "dossier_code", "national_dossier_code")
+IDENTIFIERS = ("source_system", "source_id", "dossier_code", "national_dossier_code")
 
 
-def _make_lean(conn: Connection, dossier_table: str, event_table: str) -> None:
-    for name in conn.execute(
-        text(
-            "SELECT indexname FROM pg_indexes WHERE tablename = :t"
-            " AND indexdef LIKE '%(source_system, source_id)'"
-        ),
-        {"t": event_table},
-    ).scalars():
-        conn.execute(text(f'DROP INDEX "{name}"'))
-    for column in LEAN_COLLATED:
+def _collate_identifiers(conn: Connection) -> None:
+    for column in IDENTIFIERS:
         kind = conn.execute(
             text(
                 "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-                " WHERE attrelid = CAST(:t AS regclass) AND attname = :c"
+                " WHERE attrelid = 'dossier_floor'::regclass AND attname = :c"
             ),
-            {"t": dossier_table, "c": column},
+            {"c": column},
         ).scalar_one()
         conn.execute(
-            text(f'ALTER TABLE {dossier_table} ALTER COLUMN {column} TYPE {kind} COLLATE "C"')
+            text(f'ALTER TABLE dossier_floor ALTER COLUMN {column} TYPE {kind} COLLATE "C"')
+        )
+
+
+def _drop_events_index(conn: Connection) -> None:
+    for name in conn.execute(
+        text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'dossier_event_floor'"
+            " AND indexdef LIKE '%(source_system, source_id)'"
+        )
+    ).scalars():
+        conn.execute(text(f'DROP INDEX "{name}"'))
+
+
+FLOOR_VARIANTS = {
+    "collated": ('identifier columns COLLATE "C"', _collate_identifiers),
+    "no-events-index": ("without the events (source_system, source_id) index", _drop_events_index),
+}
+
+
+def floor_variants(engine: Engine, floor_rate: float) -> None:
+    """Each variant's floor beside the registry's, measured again after it (same run)."""
+    for name, (what, _) in FLOOR_VARIANTS.items():
+        rows, seconds = registry_floor(engine, variant=name)
+        again, again_s = registry_floor(engine)
+        base = (floor_rate + again / again_s) / 2
+        print(
+            f"floor variant {name} ({what}): {rows / seconds:,.0f} rows/s against "
+            f"{again / again_s:,.0f} for the registry's right after; "
+            f"{rows / seconds / base:.2f} x the registry floor"
         )
 
 
@@ -271,7 +292,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--path", choices=("row", "columnar"), default="row")
-    parser.add_argument("--lean-floor", action="store_true", help="also the lean schema's floor")
+    parser.add_argument(
+        "--floor-variants", action="store_true", help="also the floor of each schema variant"
+    )
     parser.add_argument("--server", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--child-sync", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -306,13 +329,8 @@ def main() -> None:
             f"registry write floor: {floored:,} rows and their events in {floor_s:.2f} s "
             f"= {floor_rate:,.0f} rows/s"
         )
-        if args.lean_floor:
-            leaned, lean_s = registry_floor(registry, lean=True)
-            print(
-                f'lean registry floor (no events index, identifiers COLLATE "C"): '
-                f"{leaned:,} rows in {lean_s:.2f} s = {leaned / lean_s:,.0f} rows/s "
-                f"({leaned / lean_s / floor_rate:.2f} x the floor)"
-            )
+        if args.floor_variants:
+            floor_variants(registry, floor_rate)
 
         touched = tax.touch(source_url, share=0.01, seed=11)
         incremental = run_sync(source_url, registry_url, args.path, args.batch_size)
