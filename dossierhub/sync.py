@@ -137,6 +137,9 @@ def sync_source(
                 store.prove_lock(conn, lock)
                 saved = store.load_cursor(conn, source_system=source, partition=partition)
                 cursor = None if full_refresh else _sane_cursor(conn, connector, saved)
+                # A first load: batches skip the stored-version lookup until one finds an id
+                # already stored (see store.write_batch's `fresh`).
+                fresh = not store.holds_dossiers(conn, source_system=source)
                 run_id = store.start_run(
                     conn,
                     source_system=source,
@@ -159,7 +162,7 @@ def sync_source(
             overwrite = full_refresh and connector.full_read_is_current
 
             def write(mapped: Mapped, batch: Batch) -> None:
-                nonlocal next_analyze
+                nonlocal next_analyze, fresh
                 with engine.begin() as conn:
                     store.prove_lock(conn, lock)  # fencing: no batch once the lock is lost
                     counts = store.write_batch(
@@ -173,7 +176,9 @@ def sync_source(
                         read=len(batch.records),
                         settles=batch.settles,
                         overwrite=overwrite,
+                        fresh=fresh,
                     )
+                fresh = fresh and not (counts.updated or counts.unchanged)
                 result.add(counts)
                 if batch.cursor is not None:
                     result.cursor_after = batch.cursor
