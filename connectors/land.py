@@ -88,6 +88,7 @@ class LandConnector(SqlConnector):
         "ket_qua_so_hoa",
         "ngay_cap_nhat",
     )
+    frame_mapping = "connectors.land_frame:land_frame"  # the columnar form of to_canonical
     personal_fields: ClassVar[dict[str, str]] = {"so_cccd": "applicant_key"}
     updated_at_column = "ngay_cap_nhat"
     key_column = "id"

@@ -77,6 +77,7 @@ class TaxConnector(SqlConnector):
         "KQ_SO_HOA",
         "NGAY_CAP_NHAT",
     )
+    frame_mapping = "connectors.tax_frame:tax_frame"  # the columnar form of to_canonical
     personal_fields: ClassVar[dict[str, str]] = {"MST": "applicant_key"}
     updated_at_column = "NGAY_CAP_NHAT"
     key_column = "ID"
