@@ -55,4 +55,8 @@ class IdentifierHasher:
 
 def _normalised(identifier: object) -> str:
     """Digits and letters only, upper case: `0101234567-001` and `0101234567001` are one."""
-    return "".join(ch for ch in str(identifier) if ch.isalnum()).upper()
+    text = str(identifier)
+    undashed = text.replace("-", "")
+    if undashed.isascii() and undashed.isalnum():  # the usual shape, without a char loop
+        return undashed.upper()
+    return "".join(ch for ch in text if ch.isalnum()).upper()
