@@ -226,9 +226,8 @@ class SqlConnector(Connector):
         yield from self._read_apart(apart)
 
     def raw_records(self, table: Any) -> list[RawRecord]:
-        if self._pages is None:
-            raise RuntimeError("raw_records() needs a columnar read in progress")
-        return self._pages.raw_records(table)
+        zone = None if self._pages is None else self._pages.session_tz
+        return sql_arrow.raw_records(table, key=self.key_column, session_tz=zone)
 
     def to_canonical_frame(self, table: Any) -> Any:
         if self.frame_mapping is None:

@@ -116,20 +116,24 @@ class ArrowPages:
         return None
 
     def raw_records(self, table: pa.Table) -> list[RawRecord]:
-        """The table's rows as the row reader builds them."""
-        columns = []
-        for name in table.column_names:
-            values = table.column(name).to_pylist()
-            if is_numeric(table.schema.field(name)):
-                values = [None if v is None else Decimal(v) for v in values]
-            elif self.session_tz is not None and _zoned(table.schema.field(name)):
-                zone = self.session_tz
-                values = [None if v is None else v.astimezone(zone) for v in values]
-            columns.append(values)
-        names = table.column_names
-        key = self.connector.key_column
-        rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-        return [RawRecord(None if r[key] is None else str(r[key]), r) for r in rows]
+        return raw_records(table, key=self.connector.key_column, session_tz=self.session_tz)
+
+
+def raw_records(table: pa.Table, *, key: str, session_tz: tzinfo | None) -> list[RawRecord]:
+    """The table's rows as the row reader (psycopg) builds them: NUMERIC as Decimal, zoned
+    times in the session's zone."""
+    columns = []
+    for name in table.column_names:
+        field = table.schema.field(name)
+        values = table.column(name).to_pylist()
+        if is_numeric(field):
+            values = [None if v is None else Decimal(v) for v in values]
+        elif session_tz is not None and _zoned(field):
+            values = [None if v is None else v.astimezone(session_tz) for v in values]
+        columns.append(values)
+    names = table.column_names
+    rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    return [RawRecord(None if r[key] is None else str(r[key]), r) for r in rows]
 
 
 @contextmanager

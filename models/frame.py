@@ -221,29 +221,63 @@ def to_utc(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(converted)
 
 
+def _in_range(latest: datetime) -> pl.Expr:
+    # A time before 2000, or after tomorrow (a due date excepted), is a broken value.
+    return pl.all_horizontal(
+        pl.col(name).is_null()
+        | (
+            (pl.col(name) >= EARLIEST)
+            & (pl.lit(True) if name == "due_at" else pl.col(name) <= latest)
+        )
+        for name in DossierRecord.DATETIME_FIELDS
+    )
+
+
+def _after_receipt(latest: datetime) -> pl.Expr:
+    return pl.all_horizontal(
+        pl.col(name).is_null() | (pl.col(name) >= pl.col("received_at"))
+        for name in ("due_at", "finished_at", "returned_at")
+    )
+
+
+def _docs(latest: datetime) -> pl.Expr:
+    digitised, submitted = pl.col("docs_digitised"), pl.col("docs_submitted")
+    return digitised.is_null() | submitted.is_null() | (digitised <= submitted)
+
+
+def _fee(latest: datetime) -> pl.Expr:
+    paid = pl.col("paid_online").fill_null(False)
+    return ~(paid & (pl.col("has_fee") == False).fill_null(False))  # noqa: E712 - is False
+
+
+def _district(latest: datetime) -> pl.Expr:
+    # On the derived columns: no district level in the two-level unit table.
+    return ~(
+        pl.col("locality_code").is_not_null()
+        & (pl.col("locality_version") == LocalityVersion.TWO_LEVEL.value)
+        & (pl.col("admin_level") == AdminLevel.DISTRICT.value)
+    ).fill_null(False)
+
+
+# `_lifecycle`'s rules by name (the mutation test drops one at a time to prove it is needed).
+LIFECYCLE_RULES = {
+    "in_range": _in_range,
+    "after_receipt": _after_receipt,
+    "docs": _docs,
+    "fee": _fee,
+    "district": _district,
+}
+
+
 def lifecycle(frame: pl.DataFrame, *, latest: datetime) -> pl.DataFrame:
     """The vectorized twin of `DossierRecord._lifecycle` on UTC times: adds `lifecycle_ok`
     and the values the validator derives (cut procedure code, admin level, unit table)."""
     c = pl.col
-    in_range = [
-        c(name).is_null()
-        | ((c(name) >= EARLIEST) & ((c(name) <= latest) if name != "due_at" else pl.lit(True)))
-        for name in DossierRecord.DATETIME_FIELDS
-    ]
-    before_received = [
-        c(name).is_null() | (c(name) >= c("received_at"))
-        for name in ("due_at", "finished_at", "returned_at")
-    ]
-    docs = (
-        c("docs_digitised").is_null()
-        | c("docs_submitted").is_null()
-        | (c("docs_digitised") <= c("docs_submitted"))
-    )
-    fee = ~(c("paid_online").fill_null(False) & (c("has_fee") == False).fill_null(False))  # noqa: E712
+    length = c("locality_code").str.len_chars()
     by_length = (
-        pl.when(c("locality_code").str.len_chars() == 2)
+        pl.when(length == 2)
         .then(pl.lit(AdminLevel.PROVINCE.value))
-        .when(c("locality_code").str.len_chars() == 3)
+        .when(length == 3)
         .then(pl.lit(AdminLevel.DISTRICT.value))
         .otherwise(pl.lit(AdminLevel.COMMUNE.value))
     )
@@ -263,12 +297,7 @@ def lifecycle(frame: pl.DataFrame, *, latest: datetime) -> pl.DataFrame:
         .then(by_date)
         .otherwise(c("locality_version")),
     )
-    district_rule = ~(
-        has_unit
-        & (c("locality_version") == LocalityVersion.TWO_LEVEL.value)
-        & (c("admin_level") == AdminLevel.DISTRICT.value)
-    ).fill_null(False)
-    checks = [*in_range, *before_received, docs, fee, district_rule]
+    checks = [rule(latest) for rule in LIFECYCLE_RULES.values()]
     return derived.with_columns(lifecycle_ok=pl.all_horizontal(checks).fill_null(False))
 
 
