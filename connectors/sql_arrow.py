@@ -60,6 +60,8 @@ class ArrowPages:
         self.connector = connector
         url = make_url(connector._url.get_secret_value()).set(drivername="postgresql")
         self._uri = url.render_as_string(hide_password=False)
+        # The statement runs as text: a paramstyle without %-escaping keeps `key % n` as is.
+        self._dialect = type(connector.engine.dialect)(paramstyle="named")
         with connector.engine.connect() as conn:
             driver = conn.connection.driver_connection
             # psycopg gives timestamptz values in the session's zone: so must the rebuild.
@@ -82,9 +84,7 @@ class ArrowPages:
         """A page as an ArrowBatch, its size and its last (updated, key), or None when empty."""
         connector = self.connector
         connector.horizon = connector.context.horizon()
-        sql = str(
-            query.compile(dialect=connector.engine.dialect, compile_kwargs={"literal_binds": True})
-        )
+        sql = str(query.compile(dialect=self._dialect, compile_kwargs={"literal_binds": True}))
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql)
