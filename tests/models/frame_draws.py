@@ -38,13 +38,15 @@ TEXTS = st.sampled_from(
         "x" * 256,
     ]
 )
+# Valid names the model still cleans: decomposed diacritics (NFC), padding.
+VALID_NAMES = st.sampled_from([NAME, unicodedata.normalize("NFD", NAME), f" {NAME}  "])
 PROCEDURES = st.sampled_from(
     [
         "1.000123",
         "2.000288",
         "1.000123.000.00.00.H56",
         "1.000123." + "0" * 23,  # 32 characters: the max_length edge
-        "1.000123." + "0" * 24,  # 33
+        *["1.000123." + "0" * 24] * 6,  # 33 characters, drawn more often: one over the edge
         "1.00012",
         "1.0001234",
         "1.000123.h56",
@@ -82,44 +84,47 @@ LOCALITIES = st.sampled_from(["56", "568", "56800", "5680", "5a", " 568", "", "�
 BASES = [
     datetime(2000, 1, 1, 7, 0),  # = 2000-01-01 00:00 UTC, the earliest allowed
     datetime(2025, 6, 30, 23, 30),
-    datetime(2025, 7, 1, 6, 59, 59),
+    datetime(2025, 7, 1, 6, 59, 59),  # the two-level unit table starts at local midnight
+    datetime(2025, 7, 1, 0, 0),
     datetime(2024, 3, 5, 9, 15),
-    NOW - timedelta(days=2),
+    NOW - timedelta(days=1, hours=2),
 ]
-DELTAS = [timedelta(0), timedelta(microseconds=-1), timedelta(microseconds=1), timedelta(hours=-7)]
+BROKEN = [
+    datetime(2000, 1, 1, 7, 0) - timedelta(microseconds=1),  # 1999-12-31 23:59:59.999999 UTC
+    datetime(1, 1, 1),
+    NOW + timedelta(days=1, hours=1),  # past tomorrow
+]
 
 
 @st.composite
-def moments(draw: Any) -> datetime:
-    """A local time near an edge."""
+def moments(draw: Any, broken: bool = False) -> datetime:
+    """A valid local time near an edge, or (`broken`) one just over an edge."""
+    if broken:
+        return draw(st.sampled_from(BROKEN))
     base = draw(st.sampled_from(BASES))
-    return (
-        base + draw(st.sampled_from(DELTAS)) + timedelta(days=draw(st.sampled_from([0, 0, 1, 3])))
-    )
+    return base + draw(st.sampled_from([timedelta(0), timedelta(microseconds=1)]))
 
 
-def later(draw: Any, received: datetime | None) -> datetime | None:
-    if received is None or draw(st.booleans()):
+def later(draw: Any, e: Edges, received: datetime | None, due: bool = False) -> datetime | None:
+    """None, or a time after `received`; for an edged field, one just before it."""
+    edged = e.next()
+    if received is None or (not edged and draw(st.booleans())):
         return None
-    edge = draw(
-        st.sampled_from(
-            [
-                timedelta(days=2),
-                timedelta(0),
-                timedelta(microseconds=-1),
-                timedelta(days=-1),
-                timedelta(days=9000),  # far future: allowed for a due date only
-            ]
-        )
+    steps = (
+        [timedelta(microseconds=-1), timedelta(days=-1)]
+        if edged
+        else [timedelta(0), timedelta(hours=5)]
     )
-    return received + edge
+    if due and not edged:
+        steps.append(timedelta(days=9000))  # far future: allowed for a due date only
+    return received + draw(st.sampled_from(steps))
 
 
 class Edges:
-    """Which 0-2 fields of a row are pushed to an edge (the others are valid)."""
+    """Which field of a row (if any) is pushed over an edge; the others stay valid."""
 
-    def __init__(self, draw: Any, fields: int = 24) -> None:
-        self.chosen = draw(st.sets(st.integers(0, fields - 1), max_size=2))
+    def __init__(self, draw: Any, fields: int = 26) -> None:
+        self.chosen = {draw(st.sampled_from(range(-fields, fields)))}
         self.seen = 0
 
     def next(self) -> bool:
@@ -128,7 +133,7 @@ class Edges:
 
 
 def pick(draw: Any, e: Edges, valid: st.SearchStrategy[Any], edges: st.SearchStrategy[Any]) -> Any:
-    """A valid value, or an edge for the fields the row pushes."""
+    """A valid value, or an edge for the field the row pushes."""
     return draw(edges) if e.next() else draw(valid)
 
 
@@ -154,19 +159,23 @@ CITIZEN_IDS = st.sampled_from(
 )
 
 
+def receipt_and_change(draw: Any, e: Edges) -> tuple[datetime | None, datetime]:
+    """The receipt time (absent or broken when edged) and a last-change time after it (past
+    the horizon, or before 2000, when edged)."""
+    received = pick(draw, e, moments(), st.none() | moments(broken=True))
+    updated = (received or NOW - timedelta(days=1)) + draw(
+        st.sampled_from([timedelta(0), timedelta(hours=1)])
+    )
+    if e.next():
+        updated = draw(st.sampled_from([NOW + timedelta(hours=3), BROKEN[0]]))
+    return received, updated
+
+
 @st.composite
 def tax_rows(draw: Any, ids: st.SearchStrategy[int]) -> dict[str, Any]:
     e = Edges(draw)
-    received = (
-        draw(st.one_of(moments(), st.just(None)))
-        if draw(st.integers(0, 19)) == 0
-        else draw(moments())
-    )
-    finished = later(draw, received)
-    updated_edge = draw(st.sampled_from([timedelta(hours=1), timedelta(0), timedelta(days=2)]))
-    updated = (received or NOW - timedelta(days=1)) + updated_edge
-    if draw(st.integers(0, 19)) == 0:
-        updated = NOW + draw(st.sampled_from([timedelta(minutes=30), timedelta(hours=3)]))
+    received, updated = receipt_and_change(draw, e)
+    finished = later(draw, e, received)
     return {
         "ID": draw(ids),
         "MA_HS": pick(draw, e, st.just("000.00.06.H56-231027-0361"), RECEIPTS | st.none()),
@@ -174,13 +183,13 @@ def tax_rows(draw: Any, ids: st.SearchStrategy[int]) -> dict[str, Any]:
         "MA_TTHC": pick(
             draw, e, st.sampled_from(["1.000123", "1.000123.000.00.00.H56"]), PROCEDURES
         ),
-        "TEN_TTHC": pick(draw, e, st.just(NAME), TEXTS),
+        "TEN_TTHC": pick(draw, e, VALID_NAMES, TEXTS),
         "LINH_VUC": pick(draw, e, st.sampled_from(["Thuế", None]), TEXTS),
         "MA_CQ": pick(draw, e, st.just("000.00.06.H56"), AGENCIES),
         "MA_DVHC": pick(draw, e, st.sampled_from(["56", "568", "56800", None]), LOCALITIES),
-        "NGAY_NOP": pick(draw, e, st.none(), moments()),
+        "NGAY_NOP": pick(draw, e, st.none() | moments(), moments(broken=True)),
         "NGAY_NHAN": received,
-        "NGAY_HEN_TRA": later(draw, received),
+        "NGAY_HEN_TRA": later(draw, e, received, due=True),
         "NGAY_TRA": finished,
         "KENH_NOP": pick(
             draw,
@@ -216,17 +225,8 @@ def tax_rows(draw: Any, ids: st.SearchStrategy[int]) -> dict[str, Any]:
 @st.composite
 def land_rows(draw: Any, ids: st.SearchStrategy[int]) -> dict[str, Any]:
     e = Edges(draw)
-    received = (
-        draw(st.one_of(moments(), st.just(None)))
-        if draw(st.integers(0, 19)) == 0
-        else draw(moments())
-    )
-    finished = later(draw, received)
-    updated = (received or NOW - timedelta(days=1)) + draw(
-        st.sampled_from([timedelta(hours=1), timedelta(0), timedelta(days=2)])
-    )
-    if draw(st.integers(0, 19)) == 0:
-        updated = NOW + draw(st.sampled_from([timedelta(minutes=30), timedelta(hours=3)]))
+    received, updated = receipt_and_change(draw, e)
+    finished = later(draw, e, received)
     return {
         "id": draw(ids),
         "ma_ho_so": pick(draw, e, st.just("000.00.06.H56-231027-0361"), RECEIPTS | st.none()),
@@ -234,16 +234,16 @@ def land_rows(draw: Any, ids: st.SearchStrategy[int]) -> dict[str, Any]:
         "ma_thu_tuc": pick(
             draw, e, st.sampled_from(["1.000123", "1.000123.000.00.00.H56"]), PROCEDURES
         ),
-        "ten_thu_tuc": pick(draw, e, st.just(NAME), TEXTS),
+        "ten_thu_tuc": pick(draw, e, VALID_NAMES, TEXTS),
         "linh_vuc": pick(draw, e, st.sampled_from(["Đất đai", None]), TEXTS),
         "ma_don_vi_xu_ly": pick(draw, e, st.just("000.00.06.H56"), AGENCIES),
         "ma_don_vi_tiep_nhan": pick(draw, e, st.sampled_from(["000.00.06.H56", None]), AGENCIES),
         "ma_dvhc": pick(draw, e, st.sampled_from(["56", "568", "56800", None]), LOCALITIES),
-        "ngay_nop": pick(draw, e, st.none(), moments()),
+        "ngay_nop": pick(draw, e, st.none() | moments(), moments(broken=True)),
         "ngay_tiep_nhan": received,
-        "ngay_hen_tra": later(draw, received),
+        "ngay_hen_tra": later(draw, e, received, due=True),
         "ngay_hoan_thanh": finished,
-        "ngay_tra_ket_qua": later(draw, finished),
+        "ngay_tra_ket_qua": later(draw, e, finished),
         "hinh_thuc_nop": pick(draw, e, st.sampled_from([0, 1, 2]), st.sampled_from([3, -1])),
         "muc_do_dvc": pick(draw, e, st.sampled_from([2, 3, 4, None]), st.sampled_from([1, 5])),
         "trang_thai": pick(

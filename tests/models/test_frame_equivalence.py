@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from pydantic import SecretStr
 
 from connectors.base import ArrowBatch, Connector, ConnectorContext, RawRecord, jsonable
@@ -120,11 +120,14 @@ def caught(run: Callable[[], None]) -> bool:
 def differential(
     property_: Callable[[list[dict[str, Any]]], None], rows: Any
 ) -> Callable[[], None]:
+    """The differential test as a callable, without shrinking (only "is it caught" matters)."""
+
     @settings(
         max_examples=400,
         deadline=None,
         database=None,
         derandomize=True,
+        phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
     @given(draws.pages(rows))
@@ -195,6 +198,5 @@ def test_the_differential_test_catches_a_planted_bug(
     mutant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plant, property_, rows = MUTANTS[mutant]
-    assert not caught(differential(property_, rows)), "the unmutated twin must pass"
-    plant(monkeypatch)
+    plant(monkeypatch)  # the unmutated twin passes the tests above
     assert caught(differential(property_, rows)), f"mutant not caught: {mutant}"
