@@ -16,11 +16,14 @@ faster: most rows never build a pydantic model one by one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 from connectors.base import ArrowBatch, Batch, Connector, Cursor
 from dossierhub.sync import Mapped, map_records
+
+log = logging.getLogger(__name__)
 
 
 def mapped_batches(
@@ -47,7 +50,13 @@ def map_page(connector: Connector, page: ArrowBatch) -> Mapped:
     from models import frame as rules
 
     table = last_delivery(page.table, connector_key(connector))
-    checked = rules.check(connector.to_canonical_frame(table))
+    try:
+        checked = rules.check(connector.to_canonical_frame(table))
+    except Exception:  # a frame mapping bug must cost speed, never records
+        log.exception(
+            "source %r: the columnar mapping failed; this page maps row by row", connector.source
+        )
+        return map_records(connector, connector.raw_records(table))
     ok = checked.get_column("ok")
     records = rules.records(checked.filter(ok))
     if ok.all():

@@ -200,3 +200,44 @@ def test_the_differential_test_catches_a_planted_bug(
     plant, property_, rows = MUTANTS[mutant]
     plant(monkeypatch)  # the unmutated twin passes the tests above
     assert caught(differential(property_, rows)), f"mutant not caught: {mutant}"
+
+
+def test_a_broken_frame_mapping_falls_back_to_the_row_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [
+        {
+            "ID": 1,
+            "MA_HS": "000.00.06.H56-231027-0361",
+            "MA_HS_QG": None,
+            "MA_TTHC": "1.000123",
+            "TEN_TTHC": draws.NAME,
+            "LINH_VUC": None,
+            "MA_CQ": "000.00.06.H56",
+            "MA_DVHC": None,
+            "NGAY_NOP": None,
+            "NGAY_NHAN": draws.BASES[4],
+            "NGAY_HEN_TRA": None,
+            "NGAY_TRA": None,
+            "KENH_NOP": "TRUC_TIEP",
+            "MUC_DO": None,
+            "TRANG_THAI": 1,
+            "LOAI_DT": None,
+            "MST": "0101234567",
+            "LE_PHI": draws.Decimal(0),
+            "NOP_PHI_TT": 0,
+            "SO_TP": None,
+            "SO_TP_SO_HOA": None,
+            "KQ_SO_HOA": None,
+            "NGAY_CAP_NHAT": draws.BASES[4],
+        }
+    ]
+    made = connector(TaxConnector, "tax")
+
+    def broken(table: Any) -> Any:
+        raise KeyError("a bug in the frame mapping")
+
+    monkeypatch.setattr(made, "to_canonical_frame", broken)
+    mapped = map_page(made, ArrowBatch(draws.arrow_page(rows, draws.TAX_SCHEMA), None))
+    assert [r.source_id for r in mapped.records] == ["1"] and not mapped.rejections
+    assert mapped.records[0].applicant_key == HASHER.hash("0101234567")
