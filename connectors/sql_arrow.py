@@ -61,7 +61,7 @@ class ArrowPages:
         url = make_url(connector._url.get_secret_value()).set(drivername="postgresql")
         self._uri = url.render_as_string(hide_password=False)
         # The statement runs as text: a paramstyle without %-escaping keeps `key % n` as is.
-        self._dialect = type(connector.engine.dialect)(paramstyle="named")
+        self._dialect = type(connector.engine.dialect)(paramstyle="named")  # type: ignore[call-arg]
         with connector.engine.connect() as conn:
             driver = conn.connection.driver_connection
             # psycopg gives timestamptz values in the session's zone: so must the rebuild.

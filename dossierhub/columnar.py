@@ -78,7 +78,7 @@ def last_delivery(table: Any, key: str) -> Any:
     `map_records` keeps it; rows without an id all stay."""
     import polars as pl
 
-    ids = pl.from_arrow(table.select([key])).to_series().cast(pl.String)
+    ids = pl.Series(table.column(key)).cast(pl.String)
     if ids.null_count() == 0 and ids.n_unique() == len(ids):
         return table
     keep = (

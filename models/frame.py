@@ -106,7 +106,7 @@ def compile_rules(model: type[DossierRecord] = DossierRecord) -> dict[str, Field
     """Each field's rule from the model's core schema; raises UnknownRuleError on anything
     this twin cannot check, so the twin never passes a row the model would refuse."""
     schema = model.__pydantic_core_schema__
-    fields_schema = _model_fields(schema)
+    fields_schema = _model_fields(dict(schema))
     rules = {}
     for name, field in fields_schema["fields"].items():
         rules[name] = _rule(name, field["schema"])
@@ -179,7 +179,12 @@ def _rule(name: str, schema: dict[str, Any]) -> FieldRule:
     )
 
 
-_DTYPES = {"str": pl.String, "int": pl.Int64, "bool": pl.Boolean, "datetime": pl.Datetime("us")}
+_DTYPES: dict[str, Any] = {
+    "str": pl.String,
+    "int": pl.Int64,
+    "bool": pl.Boolean,
+    "datetime": pl.Datetime("us"),
+}
 RULES = compile_rules()  # at import: an unknown rule stops the columnar path from loading
 _TEXT_FIELDS = tuple(name for name, rule in RULES.items() if rule.kind == "str")
 
@@ -209,15 +214,14 @@ def to_utc(frame: pl.DataFrame) -> pl.DataFrame:
     for name in DossierRecord.DATETIME_FIELDS:
         dtype = frame.schema[name]
         column = pl.col(name)
-        if dtype == pl.Null:
+        if not isinstance(dtype, pl.Datetime):  # all null
             converted.append(column.cast(pl.Datetime("us", "UTC")))
-        elif dtype.time_zone is None:  # type: ignore[attr-defined]
+        elif dtype.time_zone is None:
             utc = (column.cast(pl.Datetime("us")) - _LOCAL_OFFSET).dt.replace_time_zone("UTC")
             converted.append(utc)
         else:
-            converted.append(
-                column.cast(pl.Datetime("us", dtype.time_zone)).dt.convert_time_zone("UTC")
-            )  # type: ignore[attr-defined]
+            zoned = column.cast(pl.Datetime("us", dtype.time_zone))
+            converted.append(zoned.dt.convert_time_zone("UTC"))
     return frame.with_columns(converted)
 
 
