@@ -39,6 +39,11 @@ def unavailable(connector: SqlConnector) -> str | None:
     """Why this connector cannot read columns (shown in the log), or None when it can."""
     if connector.frame_mapping is None:
         return "its connector has no frame mapping"
+    overridden = _overridden(type(connector))
+    if overridden:
+        # A subclass changing the row mapping or the read (a mapping fix, a test double)
+        # would no longer match the frame mapping it inherits.
+        return f"{type(connector).__name__} overrides {overridden} below its frame mapping"
     if not getattr(connector.settings, "columnar", True):
         return "the source's setting 'columnar' is false"
     if connector.engine.dialect.name != "postgresql":
@@ -48,6 +53,16 @@ def unavailable(connector: SqlConnector) -> str | None:
             importlib.import_module(module)
         except ImportError:
             return f"{module.split('.')[0]} is not installed (pip install 'dossierhub[columnar]')"
+    return None
+
+
+def _overridden(kind: type) -> str | None:
+    """The first of to_canonical/read a class redefines below the class naming its frame
+    mapping, or None."""
+    declaring = next(c for c in kind.__mro__ if "frame_mapping" in vars(c))
+    for name in ("to_canonical", "read"):
+        if getattr(kind, name) is not getattr(declaring, name):
+            return f"{name}()"
     return None
 
 

@@ -155,3 +155,16 @@ def test_the_columnar_setting_switches_the_path_off(databases: Callable[[], str]
     tax.generate(source, rows=20, seed=1)
     assert connector(TaxConnector, source, columnar=False).read_arrow(None) is None
     assert connector(TaxConnector, source, columnar=True).read_arrow(None) is not None
+
+
+def test_a_subclass_changing_the_row_mapping_reads_row_by_row(databases: Callable[[], str]) -> None:
+    """A mapping fix in a subclass must not be bypassed by the frame mapping it inherits."""
+    source = databases()
+    tax.generate(source, rows=20, seed=1)
+
+    class Fixed(TaxConnector):
+        def to_canonical(self, raw: Any) -> Any:
+            return super().to_canonical(raw)
+
+    made = Fixed(connector(TaxConnector, source, columnar=True).context)
+    assert made.read_arrow(None) is None
