@@ -36,3 +36,13 @@ def test_the_check_sees_an_engine_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from dossierhub.errors import ConfigError\n")
     assert "dossierhub.errors" in _imported_modules(module)
+
+
+def test_only_the_simulate_and_demo_commands_import_the_simulators() -> None:
+    """The reference systems are test doubles: the product knows them in two commands only."""
+    importers = {
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "dossierhub").rglob("*.py"))
+        if any(n == "simulators" or n.startswith("simulators.") for n in _imported_modules(path))
+    }
+    assert importers == {"dossierhub/cli/simulate.py", "dossierhub/cli/demo.py"}

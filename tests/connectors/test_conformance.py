@@ -319,8 +319,10 @@ def test_the_suite_class_fails_a_broken_connector_through_pytest(
     result.assert_outcomes(passed=5, failed=1, skipped=1)
     result.stdout.fnmatch_lines(
         [
-            "E*AssertionError: connector BrokenTax (source 'tax'): to_canonical() raised an"
+            "E*ConformanceError: connector BrokenTax (source 'tax'): to_canonical() raised an"
             " unexpected exception for 1 record(s) (id '7': KeyError: 'MA_TTHC')*",
+            "E*promise broken: every record maps to a record of its source and id, or is"
+            " rejected with reasons",
             "FAILED test_broken.py::TestBroken::test_every_record_maps_or_is_rejected_with_reasons*",
         ]
     )

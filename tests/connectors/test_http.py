@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
@@ -24,7 +25,15 @@ import requests
 from sqlalchemy import Engine, select
 
 from connectors.base import Connector, RawRecord
-from connectors.http import ApiKey, HttpConnector, NextCursor, NextLink, Offset, PageNumber
+from connectors.http import (
+    ApiKey,
+    HttpConnector,
+    JsonResponse,
+    NextCursor,
+    NextLink,
+    Offset,
+    PageNumber,
+)
 from connectors.testing import check_pagination, check_resume, context_for, read_bounded
 from dossierhub.errors import ConfigError, FatalSourceError, RetriableSourceError
 from dossierhub.sync import sync_source
@@ -331,10 +340,16 @@ def read_bounded_raw(connector: Connector) -> list[RawRecord]:
 def test_a_next_link_to_another_address_is_not_followed() -> None:
     with Catalogue(items=30) as api, Catalogue(items=30) as elsewhere:
 
+        @dataclass(frozen=True)
+        class LinkElsewhere(NextLink):
+            """The API's next link, moved to another address."""
+
+            def continuation(self, answer: JsonResponse) -> tuple[Any, str | None]:
+                found, path = super().continuation(answer)
+                return (None if found is None else elsewhere.url + found), path
+
         class Foreign(ByLinkInBody):
-            def _continuation(self, paging: Any, answer: Any) -> str | None:
-                found = super()._continuation(paging, answer)
-                return None if found is None else elsewhere.url + found
+            pagination = LinkElsewhere(next_link_path="links.next")
 
         with pytest.raises(FatalSourceError, match="not the API's own address") as failed:
             read_bounded_raw(make(Foreign, api.url))

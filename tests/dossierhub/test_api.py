@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 from connectors.base import Period, RawRecord
 from connectors.identifiers import IdentifierHasher
 from dossierhub import api, stats, store, tokens
-from dossierhub.cli_api import serve, tokens_app
+from dossierhub.cli.api import serve, tokens_app
 from dossierhub.errors import ConfigError, Reason
 from models import migrate
 from models.tables import api_token, dossier

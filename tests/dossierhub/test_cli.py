@@ -8,10 +8,14 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
+
+from dossierhub import reads, store
+from tests.dossierhub.test_reads import LATE, quarantine_some
 
 COMMANDS = [
     [],
@@ -124,6 +128,40 @@ def test_simulate_sync_runs_and_quarantine_end_to_end(env: dict[str, str], tmp_p
         run(["quarantine", "show", str(listed[0]["id"]), "--format", "json"], env, tmp_path).stdout
     )
     assert shown["reasons"] and shown["payload"]["ID"] is not None
+
+
+def test_quarantine_list_says_when_it_lists_only_part_and_shows_local_times(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run(["db", "upgrade"], env, tmp_path).returncode == 0
+    quarantine_some(store.open_registry(env["DOSSIERHUB_REGISTRY_URL"]))
+
+    part = run(["quarantine", "list", "--source", "tax", "--limit", "2"], env, tmp_path)
+    assert part.returncode == 0, part.stderr
+    assert "listed 2 of 3 quarantine entries (oldest first); `--limit 3` lists them all" in (
+        part.stderr
+    )
+    assert "quarantine (2 of 3)" in part.stdout and "T3" not in part.stdout
+    listed = run(["quarantine", "list", "--format", "json"], env, tmp_path)
+    rows = json.loads(listed.stdout)
+    assert [r["source_id"] for r in rows] == ["T1", "T2", "T3", "L1"]
+    assert "listed" not in listed.stderr  # all of them: nothing to say
+    for row in rows:  # the UTC time kept as it was, the local one beside it
+        utc = datetime.fromisoformat(row["last_seen_at"]).replace(tzinfo=UTC)
+        assert datetime.fromisoformat(row["last_seen_local"]) == utc
+        assert row["last_seen_local"].endswith("+07:00")
+
+    shown = run(["quarantine", "show", str(rows[0]["id"])], env, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"finished_at: {reads.with_local_times(LATE.message)} [before_received]" in (
+        shown.stdout.replace("\n", " ")
+    ), shown.stdout
+    as_json = json.loads(
+        run(["quarantine", "show", str(rows[0]["id"]), "-f", "json"], env, tmp_path).stdout
+    )
+    assert as_json["reasons"][0]["message"] == LATE.message  # the stored text, unchanged
+    assert as_json["reasons"][0]["message_local"] == reads.with_local_times(LATE.message)
+    assert as_json["first_seen_local"].endswith("+07:00")
 
 
 def test_unknown_source_names_the_configured_ones(env: dict[str, str], tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         [
             sys.executable,
             "-c",
-            f"from dossierhub.cli_api import serve; serve(host='127.0.0.1', port={port})",
+            f"from dossierhub.cli.api import serve; serve(host='127.0.0.1', port={port})",
         ],
         env=env,
         stdout=log.open("w", encoding="utf-8"),

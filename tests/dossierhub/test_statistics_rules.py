@@ -18,7 +18,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
-from dossierhub import api, cli, export, stats, store, tokens
+from dossierhub import api, export, stats, store, tokens
+from dossierhub.cli import common
 from models.dossier import DossierRecord
 from models.period import Period
 from tests.dossierhub.test_api import serving
@@ -189,14 +190,14 @@ def test_a_field_no_source_reports_is_not_reported(
     assert sheet is not None
     header = [cell.value for cell in sheet[1]]
     assert sheet.cell(2, header.index("digitisation_rate") + 1).value is None
-    cli._export(
+    common.export_rows(
         [{k: jan[k] for k in ("online_rate", "digitisation_rate")}],
-        cli.ExportFormat.table,
+        common.ExportFormat.table,
         None,
         "jan",
     )
     shown = capsys.readouterr().out
-    assert cli.NOT_REPORTED in shown and "0.0" not in shown
+    assert common.NOT_REPORTED in shown and "0.0" not in shown
 
     load(
         registry,

@@ -494,7 +494,7 @@ def test_a_page_without_a_next_cursor_ends_the_read_and_the_next_run_goes_on(
     last = records[BATCH - 1]
     assert (first.inserted, first.cursor_after) == (
         BATCH,
-        {"updated_at": last["ngayCapNhat"], "id": last["id"]},
+        {"cursor": "http", "version": 1, "updated_at": last["ngayCapNhat"], "id": last["id"]},
     )
     assert asked[1]["updatedSince"] == last["ngayCapNhat"]  # resumed after the first page
     assert second.inserted == BATCH and len(loaded(sqlite_registry)) == 20

@@ -1,24 +1,16 @@
-"""Command-line pieces for the API: `dossierhub tokens ...` and `dossierhub serve`.
-
-Mounted in `dossierhub.cli` with::
-
-    app.add_typer(tokens_app, name="tokens")
-    app.command()(serve)
-"""
+"""`dossierhub tokens ...` and `dossierhub serve`: the API's bearer tokens and its server."""
 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
 from dossierhub import store, tokens
-from dossierhub.connections import settings_with_registry
+from dossierhub.cli.common import Format, err, out, settings
 from dossierhub.errors import ConfigError
 
 tokens_app = typer.Typer(
@@ -26,17 +18,11 @@ tokens_app = typer.Typer(
     no_args_is_help=True,
 )
 
-out = Console()
-err = Console(stderr=True)
-
-
-class TokenFormat(StrEnum):
-    table = "table"
-    json = "json"
-
 
 def _registry() -> Engine:
-    engine = store.open_registry(settings_with_registry()[0].registry_url)
+    """The registry, opened without the stderr line other commands print: a token command's
+    output is the token or the list, nothing else."""
+    engine = store.open_registry(settings().registry_url)
     store.ensure_ready(engine)
     return engine
 
@@ -79,9 +65,7 @@ def tokens_create(
 
 @tokens_app.command("list")
 def tokens_list(
-    fmt: Annotated[TokenFormat, typer.Option("--format", "-f", help="Output format.")] = (
-        TokenFormat.table
-    ),
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
 ) -> None:
     """List tokens: id, role, name, when created and revoked (never the token or its digest)."""
     rows = [
@@ -94,7 +78,7 @@ def tokens_list(
         }
         for info in tokens.list_tokens(_registry())
     ]
-    if fmt is TokenFormat.json:
+    if fmt is Format.json:
         out.print_json(json.dumps(rows, ensure_ascii=False))
         return
     if not rows:
@@ -140,11 +124,11 @@ def serve(
 
     from dossierhub.api import create_app, mask_server_logs
 
-    settings, _ = settings_with_registry()
-    engine = store.open_registry(settings.registry_url)
+    chosen = settings()
+    engine = store.open_registry(chosen.registry_url)
     store.ensure_ready(engine)
     err.print(
-        f"serving registry {store.safe_registry_url(settings.registry_url)} on "
+        f"serving registry {store.safe_registry_url(chosen.registry_url)} on "
         f"http://{host}:{port}/ (dashboard) and http://{host}:{port}/api/v1/openapi.json",
         highlight=False,
     )
