@@ -19,22 +19,13 @@ import re
 import unicodedata
 from decimal import Decimal
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from connectors.base import RawRecord
+from connectors.codes import LEGACY_SERVICE_LEVEL, SHARED_APPLICANT, tax_code_or_citizen_id
 from connectors.files import FileDropConnector
-from connectors.mapping import (
-    Code,
-    Count,
-    Fee,
-    FieldMapping,
-    Identifier,
-    Time,
-    TimeText,
-    Value,
-    whole_number,
-)
-from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from connectors.mapping import Code, Count, Fee, FieldMapping, Time, TimeText, Value, whole_number
+from models.dossier import Channel, ServiceLevel, Status
 
 
 def _folded(text: str) -> str:
@@ -60,21 +51,12 @@ _CHANNEL = {
     _folded("Trực tuyến"): Channel.ONLINE,
     _folded("Bưu chính"): Channel.POSTAL,
 }
-# MucDo: the legacy levels of Decree 43/2011, mapped onto Decree 42/2022.
-_SERVICE_LEVEL = {
-    "4": ServiceLevel.FULL_ONLINE,
-    "3": ServiceLevel.PARTIAL_ONLINE,
-    "2": ServiceLevel.NOT_ONLINE,
-    "1": ServiceLevel.NOT_ONLINE,
-}
+# MucDo: the legacy levels of Decree 43/2011 as text, level 1 too.
+_SERVICE_LEVEL = {str(level): new for level, new in LEGACY_SERVICE_LEVEL.items()}
+_SERVICE_LEVEL["1"] = ServiceLevel.NOT_ONLINE
 _YES_NO = {_folded("Có"): True, _folded("Không"): False, "1": True, "0": False}
-# 10-digit tax code, 13-digit branch code (0101234567-001, dash optional), 12-digit citizen ID.
-# ASCII digits only: `\d` would also take Arabic-Indic or other Unicode digits.
-_TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}", re.ASCII)
 # "45.000", "1.250.000", "45000", with an optional decimal part after a comma.
 _AMOUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?", re.ASCII)
-# LoaiDoiTuong: the shared applicant codes 1-4, in ASCII digits ("²".isdigit() is true).
-_APPLICANT = {code: ApplicantType.from_code(code) for code in (1, 2, 3, 4)}
 
 
 def _amount(text: str) -> Decimal | None:
@@ -119,20 +101,17 @@ class FinanceConnector(FileDropConnector):
         Code("TrangThai", "status", _STATUS, key=_folded, optional=True, raw_field="status_raw"),
         Code("HinhThucNop", "channel", _CHANNEL, key=_folded, optional=True),
         Code("MucDo", "service_level", _SERVICE_LEVEL, key=str.strip, optional=True),
+        # LoaiDoiTuong: the shared applicant codes, in ASCII digits ("²".isdigit() is true).
         Code(
             "LoaiDoiTuong",
             "applicant_type",
-            _APPLICANT,
+            SHARED_APPLICANT,
             key=partial(whole_number, max_digits=9),
             optional=True,
             message="{column} {value!r} is not 1-4",
         ),
-        Identifier(
-            "MaSoThue",
-            _TAX_ID,
-            "a 10-digit tax code, a 13-digit branch tax code (0101234567-001) or a 12-digit "
-            "citizen ID",
-        ),
+        # ASCII digits only: `\d` would also take Arabic-Indic or other Unicode digits.
+        tax_code_or_citizen_id("MaSoThue", flags=re.ASCII),
         Fee(
             "PhiLePhi",
             _amount,
@@ -146,9 +125,7 @@ class FinanceConnector(FileDropConnector):
         none_is_missing=True,
     )
 
-    def map_row(self, raw: RawRecord) -> DossierRecord:
-        fields, problems = self.mapping.map(self, raw)
+    def adjust(self, fields: dict[str, Any], raw: RawRecord) -> None:
         if fields.get("due_at") is not None and ":" not in raw.payload["HanXuLy"]:
             # A due date, not a time: finishing any time that day is on time.
             fields["due_at"] = fields["due_at"].replace(hour=23, minute=59, second=59)
-        return self.build(fields, problems)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from connectors.base import RawRecord
+from connectors.codes import LEGACY_SERVICE_LEVEL
 from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
-from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from models.dossier import ApplicantType, Channel, Status
 
 # trang_thai: the Land system's own status codes.
 _STATUS = {
@@ -35,12 +35,6 @@ _STATUS = {
 }
 # hinh_thuc_nop counts from 0.
 _CHANNEL = {0: Channel.IN_PERSON, 1: Channel.ONLINE, 2: Channel.POSTAL}
-# muc_do_dvc: legacy levels 4 (toàn trình), 3 (một phần), 2 (not online) — Decree 42/2022.
-_SERVICE_LEVEL = {
-    4: ServiceLevel.FULL_ONLINE,
-    3: ServiceLevel.PARTIAL_ONLINE,
-    2: ServiceLevel.NOT_ONLINE,
-}
 _APPLICANT = {
     "CA_NHAN": ApplicantType.CITIZEN,
     "DOANH_NGHIEP": ApplicantType.ENTERPRISE,
@@ -86,7 +80,8 @@ class LandConnector(SqlConnector):
         Time("ngay_cap_nhat", "source_updated_at"),
         Code("trang_thai", "status", _STATUS, raw_field="status_raw"),
         Code("hinh_thuc_nop", "channel", _CHANNEL),
-        Code("muc_do_dvc", "service_level", _SERVICE_LEVEL, known="2, 3, 4", optional=True),
+        # muc_do_dvc: the legacy levels 4, 3, 2.
+        Code("muc_do_dvc", "service_level", LEGACY_SERVICE_LEVEL, known="2, 3, 4", optional=True),
         Code("loai_nguoi_nop", "applicant_type", _APPLICANT, optional=True),
         Identifier("so_cccd", _CITIZEN_ID, "a 12-digit citizen ID or a 9-digit ID card number"),
         Fee(
@@ -99,6 +94,3 @@ class LandConnector(SqlConnector):
         Value("ket_qua_so_hoa", "result_digitised", convert=bool),
         unknown="{column} {value!r} is not a Land code (known: {known})",
     )
-
-    def to_canonical(self, raw: RawRecord) -> DossierRecord:
-        return self.build(*self.mapping.map(self, raw))

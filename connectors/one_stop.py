@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from connectors.base import RawRecord
+from connectors.codes import LEGACY_SERVICE_LEVEL, SHARED_APPLICANT, SHARED_CHANNEL, SHARED_STATUS
 from connectors.http import ApiKey, HttpConnector, PageNumber
 from connectors.mapping import (
     Code,
@@ -26,18 +26,7 @@ from connectors.mapping import (
     Value,
     whole_number,
 )
-from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
-# TrangThaiHoSo: the ten shared status codes.
-_STATUS = {int(status): status for status in Status}
-# MucDo: the legacy levels 4 (toàn trình), 3 (một phần), 2 (not online) — Decree 42/2022.
-_SERVICE_LEVEL = {
-    4: ServiceLevel.FULL_ONLINE,
-    3: ServiceLevel.PARTIAL_ONLINE,
-    2: ServiceLevel.NOT_ONLINE,
-}
-_CHANNEL = {code: Channel.from_code(code) for code in (1, 2, 3)}
-_APPLICANT = {code: ApplicantType.from_code(code) for code in (1, 2, 3, 4)}
 # 12-digit citizen ID, old 9-digit ID card, 10-digit tax code (13 with a branch suffix).
 _HOLDER_ID = re.compile(r"[0-9]{12}|[0-9]{9}|[0-9]{10}(?:-?[0-9]{3})?")  # ASCII digits only
 
@@ -88,10 +77,11 @@ class OneStopConnector(HttpConnector):
         Value("MaCoQuan", "agency_code"),
         Value("MaNoiTiepNhan", "received_by"),
         Value("MaDonVi", "locality_code", convert=str),  # the model derives the admin level
-        _code("TrangThaiHoSo", "status", _STATUS, "1-10", raw_field="status_raw"),
-        _code("KenhThucHien", "channel", _CHANNEL, "1, 2, 3"),
-        _code("MucDo", "service_level", _SERVICE_LEVEL, "2, 3, 4", optional=True),
-        _code("LoaiDoiTuong", "applicant_type", _APPLICANT, "1-4", optional=True),
+        # The shared codes of the national lists, and the legacy service levels (MucDo).
+        _code("TrangThaiHoSo", "status", SHARED_STATUS, "1-10", raw_field="status_raw"),
+        _code("KenhThucHien", "channel", SHARED_CHANNEL, "1, 2, 3"),
+        _code("MucDo", "service_level", LEGACY_SERVICE_LEVEL, "2, 3, 4", optional=True),
+        _code("LoaiDoiTuong", "applicant_type", SHARED_APPLICANT, "1-4", optional=True),
         Identifier(
             "SoGiayToChuHoSo",
             _HOLDER_ID,
@@ -106,7 +96,3 @@ class OneStopConnector(HttpConnector):
         absent=(None, ""),  # the portal writes "" for a value not set
         times=TimeText(HttpConnector.parse_time, expected=f"a time like {time_example}"),
     )
-
-    def to_canonical(self, raw: RawRecord) -> DossierRecord:
-        # The payload is the API's JSON, straight from a page or back from quarantine.
-        return self.build(*self.mapping.map(self, raw))

@@ -15,10 +15,9 @@ import re
 from math import inf
 from typing import Any, ClassVar
 
-from connectors.base import RawRecord
 from connectors.http import HttpConnector, NextCursor, OAuth2ClientCredentials
 from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, TimeText, Value, text_only
-from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from models.dossier import ApplicantType, Channel, ServiceLevel, Status
 
 # maThuTuc: Social Insurance's procedure codes -> national procedure codes (mã TTHC).
 _PROCEDURE = {
@@ -125,7 +124,3 @@ class SocialInsuranceConnector(HttpConnector):
             HttpConnector.parse_time, expected=f"a time like {HttpConnector.time_example}"
         ),
     )
-
-    def to_canonical(self, raw: RawRecord) -> DossierRecord:
-        # The payload is the API's JSON, straight from a page or back from quarantine.
-        return self.build(*self.mapping.map(self, raw))
