@@ -85,17 +85,12 @@ class FinanceConnector(FileDropConnector):
     # Every value is text or None, straight from the file or back from quarantine.
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("SoHoSo", "dossier_code", required="no receipt code"),
-        Value("MaHoSoQuocGia", "national_dossier_code"),
-        Value("MaThuTuc", "procedure_code"),
-        Value("TenThuTuc", "procedure_name"),
-        Value("LinhVuc", "sector"),
-        Value("DonViXuLy", "agency_code"),
+        *Value.each(MaHoSoQuocGia="national_dossier_code", MaThuTuc="procedure_code"),
+        *Value.each(TenThuTuc="procedure_name", LinhVuc="sector", DonViXuLy="agency_code"),
         Value("DonViTiepNhan", "received_by"),
         Time("NgayNop", "submitted_at"),
         Time("NgayNhan", "received_at", required=True),
-        Time("HanXuLy", "due_at"),
-        Time("NgayHoanThanh", "finished_at"),
-        Time("NgayTraKetQua", "returned_at"),
+        *Time.each(HanXuLy="due_at", NgayHoanThanh="finished_at", NgayTraKetQua="returned_at"),
         Time("NgayCapNhat", "source_updated_at", required=True),
         Value("MaDiaBan", "locality_code"),  # the model derives the admin level
         Code("TrangThai", "status", _STATUS, key=_folded, optional=True, raw_field="status_raw"),

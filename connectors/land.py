@@ -65,18 +65,15 @@ class LandConnector(SqlConnector):
     # ngay_cap_nhat arrives zoned and the model converts it to UTC.
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("ma_ho_so", "dossier_code", required="no receipt code"),
-        Value("ma_ho_so_mot_cua", "national_dossier_code"),
-        Value("ma_thu_tuc", "procedure_code"),
-        Value("ten_thu_tuc", "procedure_name"),
-        Value("linh_vuc", "sector"),
-        Value("ma_don_vi_xu_ly", "agency_code"),
+        *Value.each(ma_ho_so_mot_cua="national_dossier_code", ma_thu_tuc="procedure_code"),
+        *Value.each(ten_thu_tuc="procedure_name", linh_vuc="sector", ma_don_vi_xu_ly="agency_code"),
         Value("ma_don_vi_tiep_nhan", "received_by"),
         Value("ma_dvhc", "locality_code", convert=str),  # the model derives the admin level
         Time("ngay_nop", "submitted_at"),
         Time("ngay_tiep_nhan", "received_at", required="no time of receipt"),
-        Time("ngay_hen_tra", "due_at"),
-        Time("ngay_hoan_thanh", "finished_at"),
-        Time("ngay_tra_ket_qua", "returned_at"),
+        *Time.each(
+            ngay_hen_tra="due_at", ngay_hoan_thanh="finished_at", ngay_tra_ket_qua="returned_at"
+        ),
         Time("ngay_cap_nhat", "source_updated_at"),
         Code("trang_thai", "status", _STATUS, raw_field="status_raw"),
         Code("hinh_thuc_nop", "channel", _CHANNEL),
@@ -89,8 +86,7 @@ class LandConnector(SqlConnector):
             decimal_amount,
             paid=Value("thanh_toan_truc_tuyen", "paid_online", convert=bool),
         ),
-        Value("so_giay_to", "docs_submitted"),
-        Value("so_giay_to_so_hoa", "docs_digitised"),
+        *Value.each(so_giay_to="docs_submitted", so_giay_to_so_hoa="docs_digitised"),
         Value("ket_qua_so_hoa", "result_digitised", convert=bool),
         unknown="{column} {value!r} is not a Land code (known: {known})",
     )

@@ -1,7 +1,7 @@
 """The provincial one-stop portal: its REST API, an API key, page-number pagination.
 
 Native quirks translated here: PascalCase Vietnamese field names; `yyyyMMddHHmmss` naive
-local times, with "" for a time not set; the shared channel codes (KenhThucHien 1, 2, 3),
+local with "" for a time not set; the shared channel codes (KenhThucHien 1, 2, 3),
 the legacy service levels (MucDo 4, 3, 2) and the ten shared status codes as strings;
 province-localised procedure codes (2.000908.000.00.00.H56, reduced by the model); the
 applicant's citizen ID or tax code (SoGiayToChuHoSo), hashed at once. MaHoSo, the receipt
@@ -66,16 +66,11 @@ class OneStopConnector(HttpConnector):
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Time("NgayNop", "submitted_at"),
         Time("NgayTiepNhan", "received_at", required=True),
-        Time("NgayHenTra", "due_at"),
-        Time("NgayKetThuc", "finished_at"),
-        Time("NgayTraKetQua", "returned_at"),
+        *Time.each(NgayHenTra="due_at", NgayKetThuc="finished_at", NgayTraKetQua="returned_at"),
         Time("NgayCapNhat", "source_updated_at", required=True),
         Value("MaHoSo", "dossier_code", required="no receipt code"),
-        Value("MaTTHC", "procedure_code"),
-        Value("TenTTHC", "procedure_name"),
-        Value("LinhVuc", "sector"),
-        Value("MaCoQuan", "agency_code"),
-        Value("MaNoiTiepNhan", "received_by"),
+        *Value.each(MaTTHC="procedure_code", TenTTHC="procedure_name", LinhVuc="sector"),
+        *Value.each(MaCoQuan="agency_code", MaNoiTiepNhan="received_by"),
         Value("MaDonVi", "locality_code", convert=str),  # the model derives the admin level
         # The shared codes of the national lists, and the legacy service levels (MucDo).
         _code("TrangThaiHoSo", "status", SHARED_STATUS, "1-10", raw_field="status_raw"),
@@ -89,8 +84,7 @@ class OneStopConnector(HttpConnector):
         ),
         # The model reads the 0/1 flags, so "0" or 2 are not taken as true.
         Fee("LePhi", _amount, paid=Value("ThanhToanTrucTuyen", "paid_online")),
-        Value("SoThanhPhan", "docs_submitted"),
-        Value("SoThanhPhanSoHoa", "docs_digitised"),
+        *Value.each(SoThanhPhan="docs_submitted", SoThanhPhanSoHoa="docs_digitised"),
         Value("KetQuaDienTu", "result_digitised"),
         unknown="{column} {value!r} is not a portal code (known: {known})",
         absent=(None, ""),  # the portal writes "" for a value not set

@@ -96,15 +96,12 @@ class SocialInsuranceConnector(HttpConnector):
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Time("ngayNop", "submitted_at"),
         Time("ngayTiepNhan", "received_at", required=True),
-        Time("ngayHenTra", "due_at"),
-        Time("ngayCoKetQua", "finished_at"),
-        Time("ngayTraKetQua", "returned_at"),
+        *Time.each(ngayHenTra="due_at", ngayCoKetQua="finished_at", ngayTraKetQua="returned_at"),
         Time("ngayCapNhat", "source_updated_at", required=True),
         Value("soHoSo", "dossier_code", required="no dossier number"),
         Value("maHoSoQuocGia", "national_dossier_code"),
         _code("maThuTuc", "procedure_code", _PROCEDURE),
-        Value("tenThuTuc", "procedure_name"),
-        Value("linhVuc", "sector"),
+        *Value.each(tenThuTuc="procedure_name", linhVuc="sector"),
         _code("maCoQuan", "agency_code", _AGENCY),
         Value("maDonViTiepNhan", "received_by"),
         Value("maDiaBan", "locality_code", convert=str),  # the model derives the admin level
@@ -115,8 +112,7 @@ class SocialInsuranceConnector(HttpConnector):
         Identifier("maSoBhxh", _INSURANCE_NUMBER, "a 10-digit social insurance number"),
         # The model reads the flags (true/false, 1/0), so a word like "no" is not taken as true.
         Fee("lePhi", _amount, paid=Value("thanhToanTrucTuyen", "paid_online")),
-        Value("soGiayTo", "docs_submitted"),
-        Value("soGiayToSoHoa", "docs_digitised"),
+        *Value.each(soGiayTo="docs_submitted", soGiayToSoHoa="docs_digitised"),
         Value("ketQuaDienTu", "result_digitised"),
         unknown="{column} {value!r} is not a Social Insurance code (known: {known}; new codes go "
         "in connectors/social_insurance.py)",
