@@ -16,7 +16,6 @@ equal ones); the transport skips its older rows.
 from __future__ import annotations
 
 import re
-import unicodedata
 from decimal import Decimal
 from functools import partial
 from typing import Any, ClassVar
@@ -27,34 +26,29 @@ from connectors.files import FileDropConnector
 from connectors.mapping import Code, Count, Fee, FieldMapping, Time, TimeText, Value, whole_number
 from models.dossier import Channel, ServiceLevel, Status
 
-
-def _folded(text: str) -> str:
-    """Vietnamese words compared whatever their Unicode form, case or spacing."""
-    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
-
-
-# TrangThai: Finance's status words.
+# TrangThai: Finance's status words. Its words are compared folded (Code's `words`), so a
+# decomposed, upper-case or oddly spaced one still reads.
 _STATUS = {
-    _folded("Chờ tiếp nhận"): Status.REGISTERED,
-    _folded("Đã tiếp nhận"): Status.ACCEPTED,
-    _folded("Từ chối tiếp nhận"): Status.NOT_ACCEPTED,
-    _folded("Đang xử lý"): Status.IN_PROGRESS,
-    _folded("Chờ bổ sung"): Status.SUPPLEMENT_REQUESTED,
-    _folded("Chờ thực hiện nghĩa vụ tài chính"): Status.AWAITING_FINANCIAL_OBLIGATION,
-    _folded("Đã rút"): Status.WITHDRAWN,
-    _folded("Dừng xử lý"): Status.STOPPED,
-    _folded("Đã giải quyết"): Status.RESOLVED,
-    _folded("Đã trả kết quả"): Status.RESULT_RETURNED,
+    "Chờ tiếp nhận": Status.REGISTERED,
+    "Đã tiếp nhận": Status.ACCEPTED,
+    "Từ chối tiếp nhận": Status.NOT_ACCEPTED,
+    "Đang xử lý": Status.IN_PROGRESS,
+    "Chờ bổ sung": Status.SUPPLEMENT_REQUESTED,
+    "Chờ thực hiện nghĩa vụ tài chính": Status.AWAITING_FINANCIAL_OBLIGATION,
+    "Đã rút": Status.WITHDRAWN,
+    "Dừng xử lý": Status.STOPPED,
+    "Đã giải quyết": Status.RESOLVED,
+    "Đã trả kết quả": Status.RESULT_RETURNED,
 }
 _CHANNEL = {
-    _folded("Trực tiếp"): Channel.IN_PERSON,
-    _folded("Trực tuyến"): Channel.ONLINE,
-    _folded("Bưu chính"): Channel.POSTAL,
+    "Trực tiếp": Channel.IN_PERSON,
+    "Trực tuyến": Channel.ONLINE,
+    "Bưu chính": Channel.POSTAL,
 }
 # MucDo: the legacy levels of Decree 43/2011 as text, level 1 too.
 _SERVICE_LEVEL = {str(level): new for level, new in LEGACY_SERVICE_LEVEL.items()}
 _SERVICE_LEVEL["1"] = ServiceLevel.NOT_ONLINE
-_YES_NO = {_folded("Có"): True, _folded("Không"): False, "1": True, "0": False}
+_YES_NO = {"Có": True, "Không": False, "1": True, "0": False}
 # "45.000", "1.250.000", "45000", with an optional decimal part after a comma.
 _AMOUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?", re.ASCII)
 
@@ -93,8 +87,8 @@ class FinanceConnector(FileDropConnector):
         *Time.each(HanXuLy="due_at", NgayHoanThanh="finished_at", NgayTraKetQua="returned_at"),
         Time("NgayCapNhat", "source_updated_at", required=True),
         Value("MaDiaBan", "locality_code"),  # the model derives the admin level
-        Code("TrangThai", "status", _STATUS, key=_folded, optional=True, raw_field="status_raw"),
-        Code("HinhThucNop", "channel", _CHANNEL, key=_folded, optional=True),
+        Code("TrangThai", "status", _STATUS, words=True, optional=True, raw_field="status_raw"),
+        Code("HinhThucNop", "channel", _CHANNEL, words=True, optional=True),
         Code("MucDo", "service_level", _SERVICE_LEVEL, key=str.strip, optional=True),
         # LoaiDoiTuong: the shared applicant codes, in ASCII digits ("²".isdigit() is true).
         Code(
@@ -105,16 +99,15 @@ class FinanceConnector(FileDropConnector):
             optional=True,
             message="{column} {value!r} is not 1-4",
         ),
-        # ASCII digits only: `\d` would also take Arabic-Indic or other Unicode digits.
-        tax_code_or_citizen_id("MaSoThue", flags=re.ASCII),
+        tax_code_or_citizen_id("MaSoThue", flags=re.ASCII),  # ASCII digits only
         Fee(
             "PhiLePhi",
             _amount,
-            paid=Code("ThanhToanTrucTuyen", "paid_online", _YES_NO, key=_folded, optional=True),
+            paid=Code("ThanhToanTrucTuyen", "paid_online", _YES_NO, words=True, optional=True),
         ),
         Count("SoGiayTo", "docs_submitted"),
         Count("SoGiayToSoHoa", "docs_digitised"),
-        Code("KetQuaDienTu", "result_digitised", _YES_NO, key=_folded, optional=True),
+        Code("KetQuaDienTu", "result_digitised", _YES_NO, words=True, optional=True),
         unknown="{column} {value!r} is not a Finance value ({known})",
         times=TimeText(FileDropConnector.parse_time, "invalid_date", "a dd/MM/yyyy HH:mm:ss time"),
         none_is_missing=True,

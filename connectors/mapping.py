@@ -25,6 +25,7 @@ its `personal_fields` from it, so the payload kept in quarantine is hashed too.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
@@ -233,7 +234,9 @@ class Code(OneColumn):
     A code missing from the table is an "unknown_code" reason worded by the mapping's
     `unknown` (or this spec's `message`), listing `known` (by default the table's keys). An
     `optional` code may be absent; a required one that is absent is unknown. `raw_field`
-    keeps the native value as text beside the translation (`status_raw`)."""
+    keeps the native value as text beside the translation (`status_raw`). With `words` the
+    table is written as words, compared `folded` (whatever their Unicode form, case or
+    spacing), its keys and the native value alike."""
 
     table: AnyMapping[Any, Any]
     key: Callable[[Any], Any] | None = None
@@ -241,6 +244,14 @@ class Code(OneColumn):
     optional: bool = False
     raw_field: str | None = None
     message: str | None = None
+    words: bool = False
+
+    def __post_init__(self) -> None:
+        if self.words and self.key is not None:
+            raise TypeError(f"Code {self.column!r}: give either key or words, not both")
+        if self.words:
+            object.__setattr__(self, "table", {folded(w): c for w, c in self.table.items()})
+            object.__setattr__(self, "key", folded)
 
     def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
@@ -356,6 +367,11 @@ def whole_number(value: Any, *, max_digits: int | None = None) -> int | None:
     if max_digits is not None and len(text) > max_digits:
         return None
     return int(text)
+
+
+def folded(text: str) -> str:
+    """Words compared whatever their Unicode form (composed or not), case or spacing."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
 def decimal_amount(value: Any) -> Any:

@@ -22,7 +22,6 @@ from connectors.mapping import (
     FieldMapping,
     Identifier,
     Time,
-    TimeText,
     Value,
     whole_number,
 )
@@ -88,5 +87,5 @@ class OneStopConnector(HttpConnector):
         Value("KetQuaDienTu", "result_digitised"),
         unknown="{column} {value!r} is not a portal code (known: {known})",
         absent=(None, ""),  # the portal writes "" for a value not set
-        times=TimeText(HttpConnector.parse_time, expected=f"a time like {time_example}"),
+        times=HttpConnector.times_like(time_example),
     )

@@ -16,7 +16,7 @@ from math import inf
 from typing import Any, ClassVar
 
 from connectors.http import HttpConnector, NextCursor, OAuth2ClientCredentials
-from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, TimeText, Value, text_only
+from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, text_only
 from models.dossier import ApplicantType, Channel, ServiceLevel, Status
 
 # maThuTuc: Social Insurance's procedure codes -> national procedure codes (mã TTHC).
@@ -116,7 +116,5 @@ class SocialInsuranceConnector(HttpConnector):
         Value("ketQuaDienTu", "result_digitised"),
         unknown="{column} {value!r} is not a Social Insurance code (known: {known}; new codes go "
         "in connectors/social_insurance.py)",
-        times=TimeText(
-            HttpConnector.parse_time, expected=f"a time like {HttpConnector.time_example}"
-        ),
+        times=HttpConnector.times_like(HttpConnector.time_example),
     )
