@@ -35,6 +35,9 @@ from models.localtime import LOCAL
 from models.period import Period
 
 if TYPE_CHECKING:
+    import polars as pl  # the columnar path's libraries are an optional extra
+    import pyarrow as pa
+
     from connectors.mapping import FieldMapping
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
@@ -61,6 +64,19 @@ class Batch:
     """
 
     records: list[RawRecord]
+    cursor: Cursor | None
+    settles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ArrowBatch:
+    """A page read as Arrow columns (the columnar path), and the cursor that stands after it.
+
+    The table holds the native columns as read; `Connector.raw_records` turns any of its rows
+    into the `RawRecord`s `read()` would have given, for the row path.
+    """
+
+    table: pa.Table
     cursor: Cursor | None
     settles: tuple[str, ...] = ()
 
@@ -195,6 +211,25 @@ class Connector(ABC, Generic[SettingsT]):
 
     @abstractmethod
     def count(self, period: Period | None) -> int: ...
+
+    def read_arrow(self, cursor: Cursor | None) -> Iterator[ArrowBatch | Batch] | None:
+        """The same pages as `read(cursor)`, as Arrow tables, or None (the default) when this
+        connector or its configuration offers no columnar read: the engine then uses `read()`
+        and `to_canonical()`. A page may still come as a `Batch` (rows the columnar read
+        cannot place): the engine maps those row by row."""
+        return None
+
+    def to_canonical_frame(self, table: pa.Table) -> pl.DataFrame:
+        """A page's canonical columns: DossierRecord's field names, enum fields as their values,
+        times as read (naive = local), identifiers already hashed, plus `mapped_ok`: False
+        where `to_canonical` would find something wrong. It may refuse a row for any reason
+        (the row goes through `to_canonical`), never pass one `to_canonical` would refuse or
+        map differently. Rows arrive deduplicated by id (last delivery)."""
+        raise NotImplementedError(f"{type(self).__name__} has no columnar mapping")
+
+    def raw_records(self, table: pa.Table) -> list[RawRecord]:
+        """The table's rows as `read()` would have given them (for the row path)."""
+        raise NotImplementedError(f"{type(self).__name__} has no columnar read")
 
     def receipt_day(self, payload: dict[str, Any]) -> date | None:
         """The local day a native record (as quarantine keeps it) was received, or None when

@@ -26,6 +26,8 @@ writes one mapping function.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import logging
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
@@ -51,7 +53,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
 from sqlalchemy.types import NullType
 
+from connectors import sql_arrow
 from connectors.base import (
+    ArrowBatch,
     Batch,
     Connector,
     ConnectorContext,
@@ -68,10 +72,15 @@ from connectors.masking import first_line as _first_line
 from connectors.masking import mask_url
 from connectors.sql_partitions import in_partition, prepare
 
+log = logging.getLogger(__name__)
+
 
 class SqlSettings(BaseModel):
     url: SecretStr
     table: str | None = None  # defaults to the connector's declared table
+    # Read, map and check whole pages as columns when the connector has a frame mapping and
+    # the source is PostgreSQL (connectors/sql_arrow.py); false keeps the row-by-row path.
+    columnar: bool = True
 
 
 def safe_url(url: SecretStr | str) -> str:
@@ -137,6 +146,9 @@ class SqlConnector(Connector[SqlSettings]):
     updated_at_column: ClassVar[str]
     key_column: ClassVar[str]
     received_column: ClassVar[str]  # local-time column that dates a dossier, for count()
+    # "module:function" mapping an Arrow page to canonical columns (the columnar sync path),
+    # kept apart from the row mapping so the connector module needs no polars.
+    frame_mapping: ClassVar[str | None] = None
 
     def __init__(self, context: ConnectorContext) -> None:
         super().__init__(context)
@@ -145,6 +157,7 @@ class SqlConnector(Connector[SqlSettings]):
         self._engine: Engine | None = None
         self._table: Table | None = None
         self._convert: dict[str, Any] | None = None
+        self._pages: sql_arrow.ArrowPages | None = None
         self.horizon = context.horizon()
 
     # -- connection and schema ------------------------------------------------------------
@@ -200,6 +213,38 @@ class SqlConnector(Connector[SqlSettings]):
 
     # -- reading --------------------------------------------------------------------------
     def read(self, cursor: Cursor | None) -> Iterator[Batch]:
+        keyed, updated, key, apart = self._queries()
+        yield from self._read_keyed(keyed, updated, key, cursor)
+        yield from self._read_apart(apart)
+
+    def read_arrow(self, cursor: Cursor | None) -> Iterator[ArrowBatch | Batch] | None:
+        why = sql_arrow.unavailable(self)
+        if why is not None:
+            log.info("source %r: reading row by row: %s", self.source, why)
+            return None
+        return self._read_arrow(cursor)
+
+    def _read_arrow(self, cursor: Cursor | None) -> Iterator[ArrowBatch | Batch]:
+        keyed, updated, key, apart = self._queries()
+        with sql_arrow.arrow_pages(self) as pages:
+            self._pages = pages
+            yield from self._read_keyed(keyed, updated, key, cursor, fetch=pages.fetch)
+        # The few rows the keyset cannot place are read and mapped row by row.
+        yield from self._read_apart(apart)
+
+    def raw_records(self, table: Any) -> list[RawRecord]:
+        zone = None if self._pages is None else self._pages.session_tz
+        return sql_arrow.raw_records(table, key=self.key_column, session_tz=zone)
+
+    def to_canonical_frame(self, table: Any) -> Any:
+        if self.frame_mapping is None:
+            return super().to_canonical_frame(table)
+        module, _, function = self.frame_mapping.partition(":")
+        return getattr(importlib.import_module(module), function)(self, table)
+
+    def _queries(self) -> tuple[Any, Any, Any, Any]:
+        """The keyset query (without its page bounds), its two order columns, and the query
+        of the rows the keyset cannot place."""
         table = self._reflect()
         updated, key = table.c[self.updated_at_column], table.c[self.key_column]
         # Time columns are read as the driver gives them and converted here, one value at a
@@ -215,7 +260,6 @@ class SqlConnector(Connector[SqlSettings]):
         ).order_by(updated, key)
         if part is not None:
             keyed = keyed.where(self._in_partition(key, part))
-        yield from self._read_keyed(keyed, updated, key, cursor)
         # Rows the keyset order cannot place (PostgreSQL would never reach a NULL, SQLite and
         # MariaDB would crash on it) are read apart on every sync and quarantined. A NULL id
         # is in no slice: the first slice reads it.
@@ -225,7 +269,7 @@ class SqlConnector(Connector[SqlSettings]):
         apart = [misplaced]
         if key.nullable and (part is None or part[0] == 0):
             apart.append(key.is_(None))
-        yield from self._read_apart(query.where(or_(*apart)))
+        return keyed, updated, key, query.where(or_(*apart))
 
     def _in_partition(self, key: Any, part: tuple[int, int]) -> ColumnElement[bool]:
         return in_partition(key, part, dialect=self.engine.dialect.name, source=self.source)
@@ -236,8 +280,11 @@ class SqlConnector(Connector[SqlSettings]):
         return (self.updated_at_column, self.key_column)
 
     def _read_keyed(
-        self, query: Any, updated: Any, key: Any, cursor: Cursor | None
-    ) -> Iterator[Batch]:
+        self, query: Any, updated: Any, key: Any, cursor: Cursor | None, fetch: Any = None
+    ) -> Iterator[Any]:
+        """Keyset pages after `cursor`; `fetch(query)` gives (page, rows, last (updated, key)),
+        None when the page is empty (rows as dicts by default, an Arrow table for read_arrow)."""
+        fetch = fetch or self._fetch_batch
         limit = self.context.batch_size
         last: tuple[Any, Any] | None = None
         saved = SqlCursor.from_cursor(cursor, source=self.source, order=self.keyset_order)
@@ -257,16 +304,24 @@ class SqlConnector(Connector[SqlSettings]):
                     column, at = _bound(updated, last[0])
                     page = page.where(column >= at, or_(column > at, key > last[1]))
             first_page = False
-            rows = self._fetch(page.limit(limit))
-            if not rows:
+            fetched = fetch(page.limit(limit))
+            if fetched is None:
                 return
-            tail = rows[-1]
-            last = (tail[self.updated_at_column], tail[self.key_column])
-            yield Batch(
-                [RawRecord(_text(row[self.key_column]), row) for row in rows], self._cursor(rows)
-            )
-            if len(rows) < limit:
+            batch, size, last = fetched
+            yield batch
+            if size < limit:
                 return
+
+    def _fetch_batch(self, query: Any) -> tuple[Batch, int, tuple[Any, Any]] | None:
+        rows = self._fetch(query)
+        if not rows:
+            return None
+        tail = rows[-1]
+        last = (tail[self.updated_at_column], tail[self.key_column])
+        batch = Batch(
+            [RawRecord(_text(row[self.key_column]), row) for row in rows], self._cursor(rows)
+        )
+        return batch, len(rows), last
 
     def _read_apart(self, query: Any) -> Iterator[Batch]:
         """Rows outside the keyset order, streamed in batches (few, but never all in memory)."""

@@ -51,6 +51,7 @@ class TaxConnector(SqlConnector):
         *("TRANG_THAI", "LOAI_DT", "MST", "LE_PHI", "NOP_PHI_TT", "SO_TP", "SO_TP_SO_HOA"),
         *("KQ_SO_HOA", "NGAY_CAP_NHAT"),
     )
+    frame_mapping = "connectors.tax_frame:tax_frame"  # the columnar form of to_canonical
     updated_at_column = "NGAY_CAP_NHAT"
     key_column = "ID"
     received_column = "NGAY_NHAN"

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.base import Batch, Connector, Cursor, RawRecord, beyond
+from connectors.base import ArrowBatch, Batch, Connector, Cursor, RawRecord, beyond
 from connectors.masking import mask_text
 from dossierhub import store
 from dossierhub.errors import DossierHubError, Reason, RecordRejected, SyncLockLostError
@@ -120,6 +120,8 @@ def sync_source(
     recorded as failed) when the lock is lost mid-sync, before another batch commits;
     re-raises any source error after recording the run as failed.
     """
+    from dossierhub import columnar  # it builds on map_records below
+
     source = connector.source
     partition = connector.context.partition  # each partition has its own cursor and lock
     store.ensure_ready(engine)
@@ -137,6 +139,9 @@ def sync_source(
                 store.prove_lock(conn, lock)
                 saved = store.load_cursor(conn, source_system=source, partition=partition)
                 cursor = None if full_refresh else _sane_cursor(conn, connector, saved)
+                # A first load: batches skip the stored-version lookup until one finds an id
+                # already stored (see store.write_batch's `fresh`).
+                fresh = not store.holds_dossiers(conn, source_system=source)
                 run_id = store.start_run(
                     conn,
                     source_system=source,
@@ -158,8 +163,8 @@ def sync_source(
             # the registry's later-dated copy forever).
             overwrite = full_refresh and connector.full_read_is_current
 
-            def write(mapped: Mapped, batch: Batch) -> None:
-                nonlocal next_analyze
+            def write(mapped: Mapped, batch: Batch | ArrowBatch) -> None:
+                nonlocal next_analyze, fresh
                 with engine.begin() as conn:
                     store.prove_lock(conn, lock)  # fencing: no batch once the lock is lost
                     counts = store.write_batch(
@@ -170,10 +175,12 @@ def sync_source(
                         cursor=batch.cursor,
                         partition=partition,
                         run_id=run_id,
-                        read=len(batch.records),
+                        read=_size(batch),
                         settles=batch.settles,
                         overwrite=overwrite,
+                        fresh=fresh,
                     )
+                fresh = fresh and not (counts.updated or counts.unchanged)
                 result.add(counts)
                 if batch.cursor is not None:
                     result.cursor_after = batch.cursor
@@ -192,8 +199,8 @@ def sync_source(
                         progress(result)
 
             try:
-                for batch in connector.read(cursor):
-                    mapped = map_records(connector, batch.records)
+                # Columnar when the connector offers it (dossierhub/columnar.py), else row by row.
+                for mapped, batch in columnar.mapped_batches(connector, cursor):
                     settle()
                     pending = writer.submit(write, mapped, batch)
                 settle()
@@ -289,6 +296,11 @@ def _sane_cursor(conn: Connection, connector: Connector, saved: Cursor | None) -
         found if found is not None else "the beginning",
     )
     return found
+
+
+def _size(batch: Batch | ArrowBatch) -> int:
+    """Rows read in a batch, repeats included."""
+    return len(batch.records) if isinstance(batch, Batch) else batch.table.num_rows
 
 
 def _describe(exc: BaseException) -> str:

@@ -124,6 +124,27 @@ _SPACE = frozenset(" \t\r\n\v\f\u00a0")
 _NOT_VIETNAMESE = r"\xc4-\xc7\xcb\xce-\xd1\xd6-\xd8\xdb\xdc\xde-\xdf\xe4-\xe7\xeb\xee-\xf1\xf6-\xf8\xfb\xfc\xfe\xff"
 _CLEAN_TEXT = rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xa1-\xbf\ufffd{_NOT_VIETNAMESE}]*$"
 Code = Annotated[str, Field(max_length=64)]
+
+
+def may_change(value: str) -> bool:
+    """Whether `clean_value` could change a string: empty, space-edged or not ASCII."""
+    return not value or value[0] in _SPACE or value[-1] in _SPACE or not value.isascii()
+
+
+def clean_value(value: str) -> str | None:
+    """A text value as the registry keeps it: trimmed, blank as None, NFC-normalised.
+
+    The one copy of the cleaning: the model applies it to every string it is given, and the
+    columnar sync (`models.frame`) to each distinct value of a column that `may_change`.
+    """
+    cleaned = value.strip()
+    if not cleaned:
+        return None
+    if not cleaned.isascii():
+        return unicodedata.normalize("NFC", cleaned)
+    return cleaned
+
+
 Text = Annotated[str, Field(max_length=2000, pattern=_CLEAN_TEXT)]
 
 
@@ -180,14 +201,8 @@ class DossierRecord(BaseModel):
             return data
         changed = None
         for key, value in data.items():
-            if value.__class__ is str and (
-                not value or value[0] in _SPACE or value[-1] in _SPACE or not value.isascii()
-            ):
-                cleaned: str | None = value.strip()
-                if not cleaned:
-                    cleaned = None
-                elif not cleaned.isascii():
-                    cleaned = unicodedata.normalize("NFC", cleaned)
+            if value.__class__ is str and may_change(value):
+                cleaned = clean_value(value)
                 if cleaned != value:
                     if changed is None:
                         changed = dict(data)

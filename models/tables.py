@@ -66,14 +66,20 @@ class UtcDateTime(TypeDecorator[datetime]):
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def identifier(length: int) -> Any:
+    """A code or key column: compared byte by byte on PostgreSQL too (COLLATE "C"), as SQLite
+    does, so its indexes cost no locale-aware comparisons; only equality is asked of it."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 # The canonical columns, in DossierRecord's field order; shared by the dossier table
 # and the per-batch staging table the engine loads before one set-based upsert.
 def canonical_columns() -> list[Column[Any]]:
     return [
-        Column("source_system", String(64), nullable=False),
-        Column("source_id", String(128), nullable=False),
-        Column("dossier_code", String(64), nullable=False),
-        Column("national_dossier_code", String(64)),
+        Column("source_system", identifier(64), nullable=False),
+        Column("source_id", identifier(128), nullable=False),
+        Column("dossier_code", identifier(64), nullable=False),
+        Column("national_dossier_code", identifier(64)),
         Column("procedure_code", String(32), nullable=False),
         Column("procedure_name", Text),
         Column("sector", String(255)),

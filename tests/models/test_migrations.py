@@ -104,3 +104,59 @@ def test_upgrade_to_0007_fills_the_overview_from_the_monthly_rollup(registry: En
         after = stats.indicators(conn, period=year, by=["sector", "channel", "month"])
     assert after == before
     assert sum(row["received"] for row in after) == 6
+
+
+def test_0008_collates_the_identifier_columns_c_on_postgresql_and_back(registry: Engine) -> None:
+    """Upgrade and downgrade keep every dossier; on PostgreSQL the four identifier columns
+    compare bytewise ("C") at 0008 and with the database's collation at 0007."""
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    from dossierhub import store
+    from models.dossier import DossierRecord
+
+    record = DossierRecord.model_validate(
+        {
+            "source_system": "tax",
+            "source_id": "Ab-1",
+            "dossier_code": "000.00.06.H56-260110-0001",
+            "national_dossier_code": "G22.99-260110-0001",
+            "procedure_code": "1.000123",
+            "agency_code": "000.00.06.H56",
+            "channel": "online",
+            "status": 4,
+            "received_at": datetime(2026, 1, 10, 9),
+            "source_updated_at": datetime(2026, 1, 10, 9),
+        }
+    )
+    with registry.begin() as conn:
+        store.write_batch(conn, source_system="tax", records=[record])
+        before = store.digest(conn)
+
+    def collations() -> dict[str, str | None]:
+        if registry.dialect.name != "postgresql":
+            return {}
+        with registry.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT column_name, collation_name FROM information_schema.columns"
+                    " WHERE table_name = 'dossier' AND collation_name IS NOT NULL"
+                )
+            )
+            return dict(rows.all())
+
+    identifiers = ("source_system", "source_id", "dossier_code", "national_dossier_code")
+    on_postgresql = registry.dialect.name == "postgresql"
+    assert collations() == ({name: "C" for name in identifiers} if on_postgresql else {})
+    migrate.downgrade(registry, "0007")
+    assert collations() == {}
+    with registry.connect() as conn:
+        assert store.digest(conn) == before
+    migrate.upgrade(registry)
+    assert collations() == ({name: "C" for name in identifiers} if on_postgresql else {})
+    with registry.begin() as conn:
+        assert store.digest(conn) == before
+        # the unique key still holds after its index was rebuilt
+        counts = store.write_batch(conn, source_system="tax", records=[record])
+    assert (counts.inserted, counts.unchanged) == (0, 1)

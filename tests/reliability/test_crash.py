@@ -1,5 +1,5 @@
-"""SIGKILL a sync of a SQL source (Tax on PostgreSQL) at 21 points; every rerun must leave the
-registry as a clean run.
+"""SIGKILL a sync of a SQL source (Tax on PostgreSQL) at 21 points, through the columnar and the
+row path; every rerun must leave the registry as a clean run.
 
 After each kill, before the rerun, the saved cursor must not stand past data that did not
 land: every source row at or before the cursor is in the registry or in quarantine, and
@@ -34,15 +34,19 @@ KILL_AT = [1, 2, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35,
 KEY = "crash-test-key-" + "c" * 32
 
 
-@pytest.fixture(scope="module")
-def source(server: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["columnar", "rows"])
+def source(
+    server: Engine, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Any]]:
+    # Each sync path (dossierhub/columnar.py, or row by row) is killed and rerun alike.
+    columnar = "true" if request.param == "columnar" else "false"
     url = scratch(server, "src")
     tax.generate(url, rows=ROWS, seed=77, malformed_share=0.03)
     folder = tmp_path_factory.mktemp("crash")
     sources = folder / "sources.yaml"
     sources.write_text(
         f"sources:\n  tax:\n    connector: tax\n    batch_size: {BATCH}\n    lookback_seconds: 0\n"
-        f"    settings: {{url: '{url}'}}\n",
+        f"    settings: {{url: '{url}', columnar: {columnar}}}\n",
         encoding="utf-8",
     )
     clean = store.open_registry(f"sqlite:///{folder / 'clean.db'}")
