@@ -27,7 +27,7 @@ LEGACY_SERVICE_LEVEL = {
 }
 
 # 10-digit tax code, 13-digit branch code (0101234567-001, dash optional), 12-digit citizen ID.
-_TAX_CODE_OR_CITIZEN_ID = r"\d{10}(?:-?\d{3})?|\d{12}"
+TAX_CODE_OR_CITIZEN_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}")
 
 
 def tax_code_or_citizen_id(column: str, *, flags: int = 0) -> Identifier:
@@ -36,6 +36,6 @@ def tax_code_or_citizen_id(column: str, *, flags: int = 0) -> Identifier:
     `flags=re.ASCII` takes ASCII digits only (`\\d` alone also takes other scripts' digits)."""
     return Identifier(
         column,
-        re.compile(_TAX_CODE_OR_CITIZEN_ID, flags),
+        re.compile(TAX_CODE_OR_CITIZEN_ID.pattern, flags),
         "a 10-digit tax code, a 13-digit branch tax code (0101234567-001) or a 12-digit citizen ID",
     )
