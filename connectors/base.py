@@ -154,6 +154,11 @@ class Connector(ABC, Generic[SettingsT]):
             mapping.check_columns(declared, where=cls.mapping_file)
 
     def __init__(self, context: ConnectorContext) -> None:
+        if self.mapping is None and type(self).to_canonical is Connector.to_canonical:
+            raise TypeError(
+                f"connector {type(self).__name__} declares no mapping and no to_canonical: "
+                f"declare `mapping` (connectors/mapping.py) or implement to_canonical"
+            )
         self.context = context
         self.source = context.source
         self.hasher = context.hasher
@@ -186,8 +191,23 @@ class Connector(ABC, Generic[SettingsT]):
     @abstractmethod
     def read(self, cursor: Cursor | None) -> Iterator[Batch]: ...
 
-    @abstractmethod
-    def to_canonical(self, raw: RawRecord) -> DossierRecord: ...
+    def to_canonical(self, raw: RawRecord) -> DossierRecord:
+        """The canonical record of one native record, or `RecordRejected` with every reason.
+
+        By default the declared `mapping` reads the record, `adjust` applies the connector's
+        genuinely special cases and `build` validates; a connector without a mapping
+        implements this itself."""
+        if self.mapping is None:
+            raise NotImplementedError(
+                f"connector {type(self).__name__} declares no mapping: declare `mapping` "
+                f"(connectors/mapping.py) or implement to_canonical in {self.mapping_file}"
+            )
+        fields, problems = self.mapping.map(self, raw)
+        self.adjust(fields, raw)
+        return self.build(fields, problems)
+
+    def adjust(self, fields: dict[str, Any], raw: RawRecord) -> None:
+        """Change the mapped fields where the source is genuinely special (none by default)."""
 
     @abstractmethod
     def count(self, period: Period | None) -> int: ...

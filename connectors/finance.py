@@ -16,65 +16,41 @@ equal ones); the transport skips its older rows.
 from __future__ import annotations
 
 import re
-import unicodedata
 from decimal import Decimal
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from connectors.base import RawRecord
+from connectors.codes import LEGACY_SERVICE_LEVEL, SHARED_APPLICANT, tax_code_or_citizen_id
 from connectors.files import FileDropConnector
-from connectors.mapping import (
-    Code,
-    Count,
-    Fee,
-    FieldMapping,
-    Identifier,
-    Time,
-    TimeText,
-    Value,
-    whole_number,
-)
-from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from connectors.mapping import Code, Count, Fee, FieldMapping, Time, TimeText, Value, whole_number
+from models.dossier import Channel, ServiceLevel, Status
 
-
-def _folded(text: str) -> str:
-    """Vietnamese words compared whatever their Unicode form, case or spacing."""
-    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
-
-
-# TrangThai: Finance's status words.
+# TrangThai: Finance's status words. Its words are compared folded (Code's `words`), so a
+# decomposed, upper-case or oddly spaced one still reads.
 _STATUS = {
-    _folded("Chờ tiếp nhận"): Status.REGISTERED,
-    _folded("Đã tiếp nhận"): Status.ACCEPTED,
-    _folded("Từ chối tiếp nhận"): Status.NOT_ACCEPTED,
-    _folded("Đang xử lý"): Status.IN_PROGRESS,
-    _folded("Chờ bổ sung"): Status.SUPPLEMENT_REQUESTED,
-    _folded("Chờ thực hiện nghĩa vụ tài chính"): Status.AWAITING_FINANCIAL_OBLIGATION,
-    _folded("Đã rút"): Status.WITHDRAWN,
-    _folded("Dừng xử lý"): Status.STOPPED,
-    _folded("Đã giải quyết"): Status.RESOLVED,
-    _folded("Đã trả kết quả"): Status.RESULT_RETURNED,
+    "Chờ tiếp nhận": Status.REGISTERED,
+    "Đã tiếp nhận": Status.ACCEPTED,
+    "Từ chối tiếp nhận": Status.NOT_ACCEPTED,
+    "Đang xử lý": Status.IN_PROGRESS,
+    "Chờ bổ sung": Status.SUPPLEMENT_REQUESTED,
+    "Chờ thực hiện nghĩa vụ tài chính": Status.AWAITING_FINANCIAL_OBLIGATION,
+    "Đã rút": Status.WITHDRAWN,
+    "Dừng xử lý": Status.STOPPED,
+    "Đã giải quyết": Status.RESOLVED,
+    "Đã trả kết quả": Status.RESULT_RETURNED,
 }
 _CHANNEL = {
-    _folded("Trực tiếp"): Channel.IN_PERSON,
-    _folded("Trực tuyến"): Channel.ONLINE,
-    _folded("Bưu chính"): Channel.POSTAL,
+    "Trực tiếp": Channel.IN_PERSON,
+    "Trực tuyến": Channel.ONLINE,
+    "Bưu chính": Channel.POSTAL,
 }
-# MucDo: the legacy levels of Decree 43/2011, mapped onto Decree 42/2022.
-_SERVICE_LEVEL = {
-    "4": ServiceLevel.FULL_ONLINE,
-    "3": ServiceLevel.PARTIAL_ONLINE,
-    "2": ServiceLevel.NOT_ONLINE,
-    "1": ServiceLevel.NOT_ONLINE,
-}
-_YES_NO = {_folded("Có"): True, _folded("Không"): False, "1": True, "0": False}
-# 10-digit tax code, 13-digit branch code (0101234567-001, dash optional), 12-digit citizen ID.
-# ASCII digits only: `\d` would also take Arabic-Indic or other Unicode digits.
-_TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}", re.ASCII)
+# MucDo: the legacy levels of Decree 43/2011 as text, level 1 too.
+_SERVICE_LEVEL = {str(level): new for level, new in LEGACY_SERVICE_LEVEL.items()}
+_SERVICE_LEVEL["1"] = ServiceLevel.NOT_ONLINE
+_YES_NO = {"Có": True, "Không": False, "1": True, "0": False}
 # "45.000", "1.250.000", "45000", with an optional decimal part after a comma.
 _AMOUNT = re.compile(r"(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?", re.ASCII)
-# LoaiDoiTuong: the shared applicant codes 1-4, in ASCII digits ("²".isdigit() is true).
-_APPLICANT = {code: ApplicantType.from_code(code) for code in (1, 2, 3, 4)}
 
 
 def _amount(text: str) -> Decimal | None:
@@ -103,52 +79,41 @@ class FinanceConnector(FileDropConnector):
     # Every value is text or None, straight from the file or back from quarantine.
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("SoHoSo", "dossier_code", required="no receipt code"),
-        Value("MaHoSoQuocGia", "national_dossier_code"),
-        Value("MaThuTuc", "procedure_code"),
-        Value("TenThuTuc", "procedure_name"),
-        Value("LinhVuc", "sector"),
-        Value("DonViXuLy", "agency_code"),
+        *Value.each(MaHoSoQuocGia="national_dossier_code", MaThuTuc="procedure_code"),
+        *Value.each(TenThuTuc="procedure_name", LinhVuc="sector", DonViXuLy="agency_code"),
         Value("DonViTiepNhan", "received_by"),
         Time("NgayNop", "submitted_at"),
         Time("NgayNhan", "received_at", required=True),
-        Time("HanXuLy", "due_at"),
-        Time("NgayHoanThanh", "finished_at"),
-        Time("NgayTraKetQua", "returned_at"),
+        *Time.each(HanXuLy="due_at", NgayHoanThanh="finished_at", NgayTraKetQua="returned_at"),
         Time("NgayCapNhat", "source_updated_at", required=True),
         Value("MaDiaBan", "locality_code"),  # the model derives the admin level
-        Code("TrangThai", "status", _STATUS, key=_folded, optional=True, raw_field="status_raw"),
-        Code("HinhThucNop", "channel", _CHANNEL, key=_folded, optional=True),
+        Code("TrangThai", "status", _STATUS, words=True, optional=True, raw_field="status_raw"),
+        Code("HinhThucNop", "channel", _CHANNEL, words=True, optional=True),
         Code("MucDo", "service_level", _SERVICE_LEVEL, key=str.strip, optional=True),
+        # LoaiDoiTuong: the shared applicant codes, in ASCII digits ("²".isdigit() is true).
         Code(
             "LoaiDoiTuong",
             "applicant_type",
-            _APPLICANT,
+            SHARED_APPLICANT,
             key=partial(whole_number, max_digits=9),
             optional=True,
             message="{column} {value!r} is not 1-4",
         ),
-        Identifier(
-            "MaSoThue",
-            _TAX_ID,
-            "a 10-digit tax code, a 13-digit branch tax code (0101234567-001) or a 12-digit "
-            "citizen ID",
-        ),
+        tax_code_or_citizen_id("MaSoThue", flags=re.ASCII),  # ASCII digits only
         Fee(
             "PhiLePhi",
             _amount,
-            paid=Code("ThanhToanTrucTuyen", "paid_online", _YES_NO, key=_folded, optional=True),
+            paid=Code("ThanhToanTrucTuyen", "paid_online", _YES_NO, words=True, optional=True),
         ),
         Count("SoGiayTo", "docs_submitted"),
         Count("SoGiayToSoHoa", "docs_digitised"),
-        Code("KetQuaDienTu", "result_digitised", _YES_NO, key=_folded, optional=True),
+        Code("KetQuaDienTu", "result_digitised", _YES_NO, words=True, optional=True),
         unknown="{column} {value!r} is not a Finance value ({known})",
         times=TimeText(FileDropConnector.parse_time, "invalid_date", "a dd/MM/yyyy HH:mm:ss time"),
         none_is_missing=True,
     )
 
-    def map_row(self, raw: RawRecord) -> DossierRecord:
-        fields, problems = self.mapping.map(self, raw)
+    def adjust(self, fields: dict[str, Any], raw: RawRecord) -> None:
         if fields.get("due_at") is not None and ":" not in raw.payload["HanXuLy"]:
             # A due date, not a time: finishing any time that day is on time.
             fields["due_at"] = fields["due_at"].replace(hour=23, minute=59, second=59)
-        return self.build(fields, problems)

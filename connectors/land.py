@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from connectors.base import RawRecord
+from connectors.codes import LEGACY_SERVICE_LEVEL
 from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
-from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from models.dossier import ApplicantType, Channel, Status
 
 # trang_thai: the Land system's own status codes.
 _STATUS = {
@@ -35,12 +35,6 @@ _STATUS = {
 }
 # hinh_thuc_nop counts from 0.
 _CHANNEL = {0: Channel.IN_PERSON, 1: Channel.ONLINE, 2: Channel.POSTAL}
-# muc_do_dvc: legacy levels 4 (toàn trình), 3 (một phần), 2 (not online) — Decree 42/2022.
-_SERVICE_LEVEL = {
-    4: ServiceLevel.FULL_ONLINE,
-    3: ServiceLevel.PARTIAL_ONLINE,
-    2: ServiceLevel.NOT_ONLINE,
-}
 _APPLICANT = {
     "CA_NHAN": ApplicantType.CITIZEN,
     "DOANH_NGHIEP": ApplicantType.ENTERPRISE,
@@ -72,22 +66,20 @@ class LandConnector(SqlConnector):
     # ngay_cap_nhat arrives zoned and the model converts it to UTC.
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("ma_ho_so", "dossier_code", required="no receipt code"),
-        Value("ma_ho_so_mot_cua", "national_dossier_code"),
-        Value("ma_thu_tuc", "procedure_code"),
-        Value("ten_thu_tuc", "procedure_name"),
-        Value("linh_vuc", "sector"),
-        Value("ma_don_vi_xu_ly", "agency_code"),
+        *Value.each(ma_ho_so_mot_cua="national_dossier_code", ma_thu_tuc="procedure_code"),
+        *Value.each(ten_thu_tuc="procedure_name", linh_vuc="sector", ma_don_vi_xu_ly="agency_code"),
         Value("ma_don_vi_tiep_nhan", "received_by"),
         Value("ma_dvhc", "locality_code", convert=str),  # the model derives the admin level
         Time("ngay_nop", "submitted_at"),
         Time("ngay_tiep_nhan", "received_at", required="no time of receipt"),
-        Time("ngay_hen_tra", "due_at"),
-        Time("ngay_hoan_thanh", "finished_at"),
-        Time("ngay_tra_ket_qua", "returned_at"),
+        *Time.each(
+            ngay_hen_tra="due_at", ngay_hoan_thanh="finished_at", ngay_tra_ket_qua="returned_at"
+        ),
         Time("ngay_cap_nhat", "source_updated_at"),
         Code("trang_thai", "status", _STATUS, raw_field="status_raw"),
         Code("hinh_thuc_nop", "channel", _CHANNEL),
-        Code("muc_do_dvc", "service_level", _SERVICE_LEVEL, known="2, 3, 4", optional=True),
+        # muc_do_dvc: the legacy levels 4, 3, 2.
+        Code("muc_do_dvc", "service_level", LEGACY_SERVICE_LEVEL, known="2, 3, 4", optional=True),
         Code("loai_nguoi_nop", "applicant_type", _APPLICANT, optional=True),
         Identifier("so_cccd", _CITIZEN_ID, "a 12-digit citizen ID or a 9-digit ID card number"),
         Fee(
@@ -95,11 +87,7 @@ class LandConnector(SqlConnector):
             decimal_amount,
             paid=Value("thanh_toan_truc_tuyen", "paid_online", convert=bool),
         ),
-        Value("so_giay_to", "docs_submitted"),
-        Value("so_giay_to_so_hoa", "docs_digitised"),
+        *Value.each(so_giay_to="docs_submitted", so_giay_to_so_hoa="docs_digitised"),
         Value("ket_qua_so_hoa", "result_digitised", convert=bool),
         unknown="{column} {value!r} is not a Land code (known: {known})",
     )
-
-    def to_canonical(self, raw: RawRecord) -> DossierRecord:
-        return self.build(*self.mapping.map(self, raw))

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from connectors import frames
-from connectors.land import _APPLICANT, _CHANNEL, _CITIZEN_ID, _SERVICE_LEVEL, _STATUS
+from connectors.codes import LEGACY_SERVICE_LEVEL
+from connectors.land import _APPLICANT, _CHANNEL, _CITIZEN_ID, _STATUS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,7 +27,7 @@ def land_frame(connector: LandConnector, table: pa.Table) -> pl.DataFrame:
     c = pl.col
     status, status_known = frames.coded("trang_thai", _STATUS, required=True)
     channel, channel_known = frames.coded("hinh_thuc_nop", _CHANNEL, required=True)
-    level, level_known = frames.coded("muc_do_dvc", _SERVICE_LEVEL, required=False)
+    level, level_known = frames.coded("muc_do_dvc", LEGACY_SERVICE_LEVEL, required=False)
     applicant, applicant_known = frames.coded("loai_nguoi_nop", _APPLICANT, required=False)
     key = frames.identifiers(connector, native.get_column("so_cccd"), _CITIZEN_ID)
     fee = frames.per_distinct(native.get_column("le_phi"), frames.fee_of, pl.Boolean)

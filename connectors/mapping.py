@@ -25,6 +25,7 @@ its `personal_fields` from it, so the payload kept in quarantine is hashed too.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
@@ -149,19 +150,31 @@ def _set_value(reading: RecordBeingMapped, field_name: str, value: Any) -> None:
 
 
 @dataclass(frozen=True)
-class Value:
-    """A native value copied to a canonical field (through `convert` unless None).
-
-    `required` makes a blank value a "missing" reason (`"{column} is blank: {required}"`)."""
+class OneColumn:
+    """A spec that reads one native column into one canonical field."""
 
     column: str
     field: str
-    required: str | None = None
-    convert: Callable[[Any], Any] | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
+
+
+@dataclass(frozen=True)
+class Value(OneColumn):
+    """A native value copied to a canonical field (through `convert` unless None).
+
+    `required` makes a blank value a "missing" reason (`"{column} is blank: {required}"`)."""
+
+    required: str | None = None
+    convert: Callable[[Any], Any] | None = None
+
+    @classmethod
+    def each(cls, **fields: str) -> tuple[Value, ...]:
+        """Native values copied as they are, native column=canonical field:
+        `*Value.each(MA_TTHC="procedure_code", LINH_VUC="sector")`."""
+        return tuple(cls(column, field) for column, field in fields.items())
 
     def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
@@ -175,18 +188,17 @@ class Value:
 
 
 @dataclass(frozen=True)
-class Time:
+class Time(OneColumn):
     """A native time, read with the mapping's `TimeText` or passed on for the model to read.
 
     `required` (True, or the consequence to name) makes an empty value a "missing" reason."""
 
-    column: str
-    field: str
     required: bool | str = False
 
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (self.column,)
+    @classmethod
+    def each(cls, **fields: str) -> tuple[Time, ...]:
+        """Optional native times, native column=canonical field: `*Time.each(NGAY_NOP="submitted_at")`."""
+        return tuple(cls(column, field) for column, field in fields.items())
 
     def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
@@ -216,26 +228,30 @@ class Time:
 
 
 @dataclass(frozen=True)
-class Code:
+class Code(OneColumn):
     """A native code looked up in `table` (after `key`), e.g. a status.
 
     A code missing from the table is an "unknown_code" reason worded by the mapping's
     `unknown` (or this spec's `message`), listing `known` (by default the table's keys). An
     `optional` code may be absent; a required one that is absent is unknown. `raw_field`
-    keeps the native value as text beside the translation (`status_raw`)."""
+    keeps the native value as text beside the translation (`status_raw`). With `words` the
+    table is written as words, compared `folded` (whatever their Unicode form, case or
+    spacing), its keys and the native value alike."""
 
-    column: str
-    field: str
     table: AnyMapping[Any, Any]
     key: Callable[[Any], Any] | None = None
     known: str | None = None
     optional: bool = False
     raw_field: str | None = None
     message: str | None = None
+    words: bool = False
 
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (self.column,)
+    def __post_init__(self) -> None:
+        if self.words and self.key is not None:
+            raise TypeError(f"Code {self.column!r}: give either key or words, not both")
+        if self.words:
+            object.__setattr__(self, "table", {folded(w): c for w, c in self.table.items()})
+            object.__setattr__(self, "key", folded)
 
     def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
@@ -316,16 +332,10 @@ class Fee:
 
 
 @dataclass(frozen=True)
-class Count:
+class Count(OneColumn):
     """A number of documents written as ASCII digits; anything else is "invalid_number"."""
 
-    column: str
-    field: str
     max_digits: int = 9
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (self.column,)
 
     def read(self, reading: RecordBeingMapped) -> None:
         value = reading.value(self.column)
@@ -357,6 +367,11 @@ def whole_number(value: Any, *, max_digits: int | None = None) -> int | None:
     if max_digits is not None and len(text) > max_digits:
         return None
     return int(text)
+
+
+def folded(text: str) -> str:
+    """Words compared whatever their Unicode form (composed or not), case or spacing."""
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
 def decimal_amount(value: Any) -> Any:

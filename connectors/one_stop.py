@@ -1,7 +1,7 @@
 """The provincial one-stop portal: its REST API, an API key, page-number pagination.
 
 Native quirks translated here: PascalCase Vietnamese field names; `yyyyMMddHHmmss` naive
-local times, with "" for a time not set; the shared channel codes (KenhThucHien 1, 2, 3),
+local with "" for a time not set; the shared channel codes (KenhThucHien 1, 2, 3),
 the legacy service levels (MucDo 4, 3, 2) and the ten shared status codes as strings;
 province-localised procedure codes (2.000908.000.00.00.H56, reduced by the model); the
 applicant's citizen ID or tax code (SoGiayToChuHoSo), hashed at once. MaHoSo, the receipt
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from connectors.base import RawRecord
+from connectors.codes import LEGACY_SERVICE_LEVEL, SHARED_APPLICANT, SHARED_CHANNEL, SHARED_STATUS
 from connectors.http import ApiKey, HttpConnector, PageNumber
 from connectors.mapping import (
     Code,
@@ -22,22 +22,10 @@ from connectors.mapping import (
     FieldMapping,
     Identifier,
     Time,
-    TimeText,
     Value,
     whole_number,
 )
-from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 
-# TrangThaiHoSo: the ten shared status codes.
-_STATUS = {int(status): status for status in Status}
-# MucDo: the legacy levels 4 (toàn trình), 3 (một phần), 2 (not online) — Decree 42/2022.
-_SERVICE_LEVEL = {
-    4: ServiceLevel.FULL_ONLINE,
-    3: ServiceLevel.PARTIAL_ONLINE,
-    2: ServiceLevel.NOT_ONLINE,
-}
-_CHANNEL = {code: Channel.from_code(code) for code in (1, 2, 3)}
-_APPLICANT = {code: ApplicantType.from_code(code) for code in (1, 2, 3, 4)}
 # 12-digit citizen ID, old 9-digit ID card, 10-digit tax code (13 with a branch suffix).
 _HOLDER_ID = re.compile(r"[0-9]{12}|[0-9]{9}|[0-9]{10}(?:-?[0-9]{3})?")  # ASCII digits only
 
@@ -77,21 +65,17 @@ class OneStopConnector(HttpConnector):
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Time("NgayNop", "submitted_at"),
         Time("NgayTiepNhan", "received_at", required=True),
-        Time("NgayHenTra", "due_at"),
-        Time("NgayKetThuc", "finished_at"),
-        Time("NgayTraKetQua", "returned_at"),
+        *Time.each(NgayHenTra="due_at", NgayKetThuc="finished_at", NgayTraKetQua="returned_at"),
         Time("NgayCapNhat", "source_updated_at", required=True),
         Value("MaHoSo", "dossier_code", required="no receipt code"),
-        Value("MaTTHC", "procedure_code"),
-        Value("TenTTHC", "procedure_name"),
-        Value("LinhVuc", "sector"),
-        Value("MaCoQuan", "agency_code"),
-        Value("MaNoiTiepNhan", "received_by"),
+        *Value.each(MaTTHC="procedure_code", TenTTHC="procedure_name", LinhVuc="sector"),
+        *Value.each(MaCoQuan="agency_code", MaNoiTiepNhan="received_by"),
         Value("MaDonVi", "locality_code", convert=str),  # the model derives the admin level
-        _code("TrangThaiHoSo", "status", _STATUS, "1-10", raw_field="status_raw"),
-        _code("KenhThucHien", "channel", _CHANNEL, "1, 2, 3"),
-        _code("MucDo", "service_level", _SERVICE_LEVEL, "2, 3, 4", optional=True),
-        _code("LoaiDoiTuong", "applicant_type", _APPLICANT, "1-4", optional=True),
+        # The shared codes of the national lists, and the legacy service levels (MucDo).
+        _code("TrangThaiHoSo", "status", SHARED_STATUS, "1-10", raw_field="status_raw"),
+        _code("KenhThucHien", "channel", SHARED_CHANNEL, "1, 2, 3"),
+        _code("MucDo", "service_level", LEGACY_SERVICE_LEVEL, "2, 3, 4", optional=True),
+        _code("LoaiDoiTuong", "applicant_type", SHARED_APPLICANT, "1-4", optional=True),
         Identifier(
             "SoGiayToChuHoSo",
             _HOLDER_ID,
@@ -99,14 +83,9 @@ class OneStopConnector(HttpConnector):
         ),
         # The model reads the 0/1 flags, so "0" or 2 are not taken as true.
         Fee("LePhi", _amount, paid=Value("ThanhToanTrucTuyen", "paid_online")),
-        Value("SoThanhPhan", "docs_submitted"),
-        Value("SoThanhPhanSoHoa", "docs_digitised"),
+        *Value.each(SoThanhPhan="docs_submitted", SoThanhPhanSoHoa="docs_digitised"),
         Value("KetQuaDienTu", "result_digitised"),
         unknown="{column} {value!r} is not a portal code (known: {known})",
         absent=(None, ""),  # the portal writes "" for a value not set
-        times=TimeText(HttpConnector.parse_time, expected=f"a time like {time_example}"),
+        times=HttpConnector.times_like(time_example),
     )
-
-    def to_canonical(self, raw: RawRecord) -> DossierRecord:
-        # The payload is the API's JSON, straight from a page or back from quarantine.
-        return self.build(*self.mapping.map(self, raw))

@@ -15,10 +15,9 @@ import re
 from math import inf
 from typing import Any, ClassVar
 
-from connectors.base import RawRecord
 from connectors.http import HttpConnector, NextCursor, OAuth2ClientCredentials
-from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, TimeText, Value, text_only
-from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, text_only
+from models.dossier import ApplicantType, Channel, ServiceLevel, Status
 
 # maThuTuc: Social Insurance's procedure codes -> national procedure codes (mã TTHC).
 _PROCEDURE = {
@@ -97,15 +96,12 @@ class SocialInsuranceConnector(HttpConnector):
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Time("ngayNop", "submitted_at"),
         Time("ngayTiepNhan", "received_at", required=True),
-        Time("ngayHenTra", "due_at"),
-        Time("ngayCoKetQua", "finished_at"),
-        Time("ngayTraKetQua", "returned_at"),
+        *Time.each(ngayHenTra="due_at", ngayCoKetQua="finished_at", ngayTraKetQua="returned_at"),
         Time("ngayCapNhat", "source_updated_at", required=True),
         Value("soHoSo", "dossier_code", required="no dossier number"),
         Value("maHoSoQuocGia", "national_dossier_code"),
         _code("maThuTuc", "procedure_code", _PROCEDURE),
-        Value("tenThuTuc", "procedure_name"),
-        Value("linhVuc", "sector"),
+        *Value.each(tenThuTuc="procedure_name", linhVuc="sector"),
         _code("maCoQuan", "agency_code", _AGENCY),
         Value("maDonViTiepNhan", "received_by"),
         Value("maDiaBan", "locality_code", convert=str),  # the model derives the admin level
@@ -116,16 +112,9 @@ class SocialInsuranceConnector(HttpConnector):
         Identifier("maSoBhxh", _INSURANCE_NUMBER, "a 10-digit social insurance number"),
         # The model reads the flags (true/false, 1/0), so a word like "no" is not taken as true.
         Fee("lePhi", _amount, paid=Value("thanhToanTrucTuyen", "paid_online")),
-        Value("soGiayTo", "docs_submitted"),
-        Value("soGiayToSoHoa", "docs_digitised"),
+        *Value.each(soGiayTo="docs_submitted", soGiayToSoHoa="docs_digitised"),
         Value("ketQuaDienTu", "result_digitised"),
         unknown="{column} {value!r} is not a Social Insurance code (known: {known}; new codes go "
         "in connectors/social_insurance.py)",
-        times=TimeText(
-            HttpConnector.parse_time, expected=f"a time like {HttpConnector.time_example}"
-        ),
+        times=HttpConnector.times_like(HttpConnector.time_example),
     )
-
-    def to_canonical(self, raw: RawRecord) -> DossierRecord:
-        # The payload is the API's JSON, straight from a page or back from quarantine.
-        return self.build(*self.mapping.map(self, raw))

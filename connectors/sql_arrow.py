@@ -58,10 +58,10 @@ def unavailable(connector: SqlConnector) -> str | None:
 
 
 def _overridden(kind: type) -> str | None:
-    """The first of to_canonical/read a class redefines below the class naming its frame
-    mapping, or None."""
+    """The first of to_canonical/adjust/read a class redefines below the class naming its
+    frame mapping, or None."""
     declaring = next(c for c in kind.__mro__ if "frame_mapping" in vars(c))
-    for name in ("to_canonical", "read"):
+    for name in ("to_canonical", "adjust", "read"):
         if getattr(kind, name) is not getattr(declaring, name):
             return f"{name}()"
     return None

@@ -7,13 +7,13 @@ hashed at once; one completion time (NGAY_TRA) standing for both resolution and 
 
 from __future__ import annotations
 
-import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from connectors.base import RawRecord
-from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, decimal_amount
+from connectors.codes import SHARED_APPLICANT, tax_code_or_citizen_id
+from connectors.mapping import Code, Fee, FieldMapping, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
-from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
+from models.dossier import Channel, ServiceLevel, Status
 
 # TRANG_THAI: the Tax system's own status codes.
 _STATUS = {
@@ -38,10 +38,6 @@ _SERVICE_LEVEL = {
     "MOT_PHAN": ServiceLevel.PARTIAL_ONLINE,
     "KHONG": ServiceLevel.NOT_ONLINE,
 }
-# LOAI_DT: the shared applicant codes 1-4.
-_APPLICANT = {code: ApplicantType.from_code(code) for code in (1, 2, 3, 4)}
-# 10-digit tax code, 13-digit branch code (0101234567-001, dash optional), 12-digit citizen ID.
-_TAX_ID = re.compile(r"\d{10}(?:-?\d{3})?|\d{12}")
 
 
 class TaxConnector(SqlConnector):
@@ -64,38 +60,26 @@ class TaxConnector(SqlConnector):
     # through; the model reads them as Asia/Ho_Chi_Minh.
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("MA_HS", "dossier_code", required="no receipt code"),
-        Value("MA_HS_QG", "national_dossier_code"),
-        Value("MA_TTHC", "procedure_code"),
-        Value("TEN_TTHC", "procedure_name"),
-        Value("LINH_VUC", "sector"),
-        Value("MA_CQ", "agency_code"),
+        *Value.each(MA_HS_QG="national_dossier_code", MA_TTHC="procedure_code"),
+        *Value.each(TEN_TTHC="procedure_name", LINH_VUC="sector", MA_CQ="agency_code"),
         Value("MA_DVHC", "locality_code", convert=str),  # the model derives the admin level
         Time("NGAY_NOP", "submitted_at"),
         Time("NGAY_NHAN", "received_at", required="no time of receipt"),
-        Time("NGAY_HEN_TRA", "due_at"),
-        Time("NGAY_CAP_NHAT", "source_updated_at"),
+        *Time.each(NGAY_HEN_TRA="due_at", NGAY_CAP_NHAT="source_updated_at"),
         Code("TRANG_THAI", "status", _STATUS, known="0-9", raw_field="status_raw"),
         Code("KENH_NOP", "channel", _CHANNEL),
         Code("MUC_DO", "service_level", _SERVICE_LEVEL, optional=True),
-        Code("LOAI_DT", "applicant_type", _APPLICANT, known="1-4", optional=True),
-        Identifier(
-            "MST",
-            _TAX_ID,
-            "a 10-digit tax code, a 13-digit branch tax code (0101234567-001) or a 12-digit "
-            "citizen ID",
-        ),
+        Code("LOAI_DT", "applicant_type", SHARED_APPLICANT, known="1-4", optional=True),
+        tax_code_or_citizen_id("MST"),
         Fee("LE_PHI", decimal_amount, paid=Value("NOP_PHI_TT", "paid_online", convert=bool)),
-        Value("SO_TP", "docs_submitted"),
-        Value("SO_TP_SO_HOA", "docs_digitised"),
+        *Value.each(SO_TP="docs_submitted", SO_TP_SO_HOA="docs_digitised"),
         Value("KQ_SO_HOA", "result_digitised", convert=bool),
         Value("NGAY_TRA", "finished_at"),
         unknown="{column} {value!r} is not a Tax code (known: {known})",
     )
 
-    def to_canonical(self, raw: RawRecord) -> DossierRecord:
-        fields, problems = self.mapping.map(self, raw)
+    def adjust(self, fields: dict[str, Any], raw: RawRecord) -> None:
         # Tax records one completion time: when the result was issued, and for a returned
         # dossier also when it was handed over.
         if fields["finished_at"] is not None and fields.get("status") is Status.RESULT_RETURNED:
             fields["returned_at"] = fields["finished_at"]
-        return self.build(fields, problems)

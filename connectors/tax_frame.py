@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from connectors import frames
-from connectors.tax import _CHANNEL, _SERVICE_LEVEL, _STATUS, _TAX_ID
+from connectors.codes import TAX_CODE_OR_CITIZEN_ID
+from connectors.tax import _CHANNEL, _SERVICE_LEVEL, _STATUS
 from models.dossier import _APPLICANT_CODES, Status
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def tax_frame(connector: TaxConnector, table: pa.Table) -> pl.DataFrame:
     channel, channel_known = frames.coded("KENH_NOP", _CHANNEL, required=True)
     level, level_known = frames.coded("MUC_DO", _SERVICE_LEVEL, required=False)
     applicant, applicant_known = frames.coded("LOAI_DT", _APPLICANT_CODES, required=False)
-    key = frames.identifiers(connector, native.get_column("MST"), _TAX_ID)
+    key = frames.identifiers(connector, native.get_column("MST"), TAX_CODE_OR_CITIZEN_ID)
     fee = frames.per_distinct(native.get_column("LE_PHI"), frames.fee_of, pl.Boolean)
     frame = native.with_columns(
         applicant_key=key.get_column("value"),

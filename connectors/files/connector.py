@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import tempfile
-from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
@@ -81,9 +80,10 @@ class FileDropConnector(Connector[FileDropSettings]):
         self._formats = {kind.suffix: kind(self) for kind in self.formats}
         self._drop = DropFolder(self.folder, source=self.source, suffixes=tuple(self._formats))
 
-    @abstractmethod
     def map_row(self, raw: RawRecord) -> DossierRecord:
-        """The canonical record of one readable native row (see `Connector.to_canonical`)."""
+        """The canonical record of one readable native row: by default the declared mapping
+        and `adjust` (see `Connector.to_canonical`)."""
+        return super().to_canonical(raw)
 
     def to_canonical(self, raw: RawRecord) -> DossierRecord:
         """A record the transport could not read is rejected with its reason; others are mapped."""

@@ -26,6 +26,7 @@ from connectors.http.client import HttpClient, JsonResponse
 from connectors.http.cursor import HttpCursor
 from connectors.http.paging import KeysetPosition, Page, PageWalk, Pagination, ReadStart, dig
 from connectors.http.settings import HttpSettings
+from connectors.mapping import TimeText
 
 
 class HttpConnector(Connector[HttpSettings]):
@@ -63,6 +64,12 @@ class HttpConnector(Connector[HttpSettings]):
     count_date_format: ClassVar[str] = "%Y-%m-%d"
     # Fields of a JSON error body that say what went wrong (quoted in error messages).
     error_fields: ClassVar[tuple[str, ...]] = ("error", "message", "detail")
+
+    @staticmethod
+    def times_like(example: str) -> TimeText:
+        """A mapping's `times`: read by the transport's own `parse_time` (so the mapping and the
+        cursor never read one time two ways), a reason naming `example` when unreadable."""
+        return TimeText(HttpConnector.parse_time, expected=f"a time like {example}")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

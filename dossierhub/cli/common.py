@@ -112,6 +112,8 @@ ByOption = Annotated[
         "source, channel, service_level, and one of day, month, quarter, year.",
     ),
 ]
+# A listing narrowed to one source (all sources without it).
+OnlySourceOption = Annotated[str | None, typer.Option(help="Only this source.")]
 ExportOption = Annotated[ExportFormat, typer.Option("--format", "-f", help="Output format.")]
 OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file instead of the screen.")

@@ -16,6 +16,7 @@ from dossierhub import reads
 from dossierhub.cli.common import (
     Format,
     FormatOption,
+    OnlySourceOption,
     emit,
     err,
     local,
@@ -48,7 +49,7 @@ def _listed(entry: reads.QuarantineEntry) -> dict[str, Any]:
 
 @quarantine_app.command("list")
 def quarantine_list(
-    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    source: OnlySourceOption = None,
     include_resolved: Annotated[
         bool, typer.Option("--all", help="Include resolved entries.")
     ] = False,

@@ -12,7 +12,16 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
 from dossierhub import reads
-from dossierhub.cli.common import Format, FormatOption, emit, err, registry, settings, short
+from dossierhub.cli.common import (
+    Format,
+    FormatOption,
+    OnlySourceOption,
+    emit,
+    err,
+    registry,
+    settings,
+    short,
+)
 from dossierhub.errors import DossierHubError
 from dossierhub.settings import Settings, SourceConfig, load_sources
 from dossierhub.sources import open_connector, source_config
@@ -127,7 +136,7 @@ def sources(fmt: FormatOption = Format.table) -> None:
 
 
 def runs(
-    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    source: OnlySourceOption = None,
     limit: Annotated[int, typer.Option(min=1, help="How many recent runs.")] = 20,
     fmt: FormatOption = Format.table,
 ) -> None:

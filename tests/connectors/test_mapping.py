@@ -5,6 +5,7 @@ class is declared."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -13,6 +14,13 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, RawRecord
+from connectors.codes import (
+    LEGACY_SERVICE_LEVEL,
+    SHARED_APPLICANT,
+    SHARED_CHANNEL,
+    SHARED_STATUS,
+    tax_code_or_citizen_id,
+)
 from connectors.errors import Reason, RecordRejected
 from connectors.identifiers import HASHED, IdentifierHasher
 from connectors.mapping import (
@@ -28,7 +36,7 @@ from connectors.mapping import (
     text_only,
     whole_number,
 )
-from models.dossier import Channel, DossierRecord, Status
+from models.dossier import ApplicantType, Channel, DossierRecord, ServiceLevel, Status
 from models.localtime import LOCAL
 from models.period import Period
 
@@ -36,6 +44,7 @@ HASHER = IdentifierHasher(SecretStr("mapping-test-key-" + "m" * 32))
 STATUS = {"MOI": Status.ACCEPTED, "XONG": Status.RESOLVED}
 CHANNEL = {1: Channel.IN_PERSON, 2: Channel.ONLINE}
 CITIZEN_ID = re.compile(r"[0-9]{12}")
+ASCII_TAX_CODE = tax_code_or_citizen_id("mst", flags=re.ASCII)
 GOOD: dict[str, Any] = {
     "so": "000.00.09.H56-260302-0017",
     "thuTuc": "1.009794",
@@ -355,3 +364,87 @@ def test_a_mapping_reading_an_undeclared_column_is_refused_when_the_class_is_mad
 
 def test_a_connector_is_generic_over_its_settings() -> None:
     assert isinstance(connector().settings, NoSettings)
+
+
+# -- declaring several specs at once, word tables, shared tables -----------------------------
+def test_value_each_and_time_each_declare_several_specs_in_the_order_written() -> None:
+    copies = Value.each(thuTuc="procedure_code", coQuan="agency_code")
+    times = Time.each(ngayNhan="received_at", capNhat="source_updated_at")
+    assert copies == (Value("thuTuc", "procedure_code"), Value("coQuan", "agency_code"))
+    assert times == (Time("ngayNhan", "received_at"), Time("capNhat", "source_updated_at"))
+    fields, problems = mapped(FieldMapping(*copies, *times), GOOD)
+    assert problems == []
+    assert [fields["procedure_code"], fields["agency_code"]] == ["1.009794", "000.00.09.H56"]
+    assert fields["received_at"] == "2026-03-02T08:15:00"
+
+
+def test_a_code_table_of_words_is_compared_whatever_the_form_case_or_spacing() -> None:
+    spec = Code("tt", "status", {"Đã tiếp nhận": Status.ACCEPTED}, words=True)
+    decomposed = unicodedata.normalize("NFD", "ĐÃ  TIẾP NHẬN ")
+    assert mapped(FieldMapping(spec), {"tt": decomposed})[0]["status"] is Status.ACCEPTED
+    _, problems = mapped(FieldMapping(spec), {"tt": "Đã rút"})
+    assert [r.message for r in problems] == [
+        "tt 'Đã rút' is not a known code (known: đã tiếp nhận)"
+    ]
+
+
+def test_a_code_of_words_takes_no_other_key() -> None:
+    with pytest.raises(TypeError, match="'tt': give either key or words, not both"):
+        Code("tt", "status", {"Mới": Status.ACCEPTED}, key=str.strip, words=True)
+
+
+def test_the_tax_code_identifier_takes_ascii_digits_only_when_asked() -> None:
+    arabic_indic = "٠١٠١٢٣٤٥٦٧"  # ten digits, not ASCII
+    for spec, problems in ((tax_code_or_citizen_id("mst"), 0), (ASCII_TAX_CODE, 1)):
+        fields, found = mapped(FieldMapping(spec), {"mst": arabic_indic})
+        assert len(found) == problems, spec
+    fields, found = mapped(FieldMapping(ASCII_TAX_CODE), {"mst": "0101234567-001"})
+    assert found == [] and fields["applicant_key"] == HASHER.hash("0101234567-001")
+
+
+def test_the_shared_tables_hold_the_national_codes_and_the_legacy_levels() -> None:
+    assert SHARED_STATUS[10] is Status.RESULT_RETURNED and len(SHARED_STATUS) == 10
+    assert list(SHARED_CHANNEL.values()) == [Channel.IN_PERSON, Channel.ONLINE, Channel.POSTAL]
+    assert SHARED_APPLICANT[2] is ApplicantType.ENTERPRISE and len(SHARED_APPLICANT) == 4
+    assert LEGACY_SERVICE_LEVEL == {
+        4: ServiceLevel.FULL_ONLINE,
+        3: ServiceLevel.PARTIAL_ONLINE,
+        2: ServiceLevel.NOT_ONLINE,
+    }
+
+
+# -- the default to_canonical ---------------------------------------------------------------
+class Declared(Connector[NoSettings]):
+    """A connector that only declares its mapping and one special case."""
+
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    mapping = Mapped.mapping
+
+    def check(self) -> Health:
+        return Health(True, "mapping only")
+
+    def read(self, cursor: Cursor | None) -> Iterator[Batch]:
+        return iter(())
+
+    def count(self, period: Period | None) -> int:
+        return 0
+
+    def adjust(self, fields: dict[str, Any], raw: RawRecord) -> None:
+        fields["national_dossier_code"] = raw.payload["so"]
+
+
+def test_a_connector_declaring_a_mapping_needs_no_to_canonical_and_adjusts_its_special_cases() -> (
+    None
+):
+    record = connector(Declared).to_canonical(RawRecord("17", GOOD))
+    assert record.status is Status.ACCEPTED and record.applicant_key == HASHER.hash("056203001234")
+    assert record.national_dossier_code == GOOD["so"]
+    assert [r.field for r in reasons({**GOOD, "kenh": "9"}, Declared)] == ["channel"]
+
+
+def test_a_connector_with_neither_a_mapping_nor_to_canonical_is_refused_when_made() -> None:
+    class Undeclared(Declared):
+        mapping = None
+
+    with pytest.raises(TypeError, match="declares no mapping and no to_canonical"):
+        connector(Undeclared)

@@ -168,3 +168,18 @@ def test_a_subclass_changing_the_row_mapping_reads_row_by_row(databases: Callabl
 
     made = Fixed(connector(TaxConnector, source, columnar=True).context)
     assert made.read_arrow(None) is None
+
+
+def test_a_subclass_adjusting_the_mapped_fields_reads_row_by_row(
+    databases: Callable[[], str],
+) -> None:
+    """A special case added through `adjust` is a mapping fix too: not bypassed either."""
+    source = databases()
+    tax.generate(source, rows=20, seed=1)
+
+    class Adjusted(TaxConnector):
+        def adjust(self, fields: dict[str, Any], raw: Any) -> None:
+            super().adjust(fields, raw)
+
+    made = Adjusted(connector(TaxConnector, source, columnar=True).context)
+    assert made.read_arrow(None) is None

@@ -7,9 +7,10 @@ They read the rollups as last refreshed (the API never writes) and say how fresh
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 
 from dossierhub import linkage, reads, stats
 from dossierhub.api.deps import StatisticsReader, engine_of
@@ -46,6 +47,25 @@ from dossierhub.api.schemas import (
 )
 
 router = APIRouter()
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
+
+
+def _grouped_answer(
+    answer: type[AnswerT],
+    row: type[BaseModel],
+    *,
+    info: PeriodInfo,
+    by: list[str],
+    rows: list[dict[str, Any]],
+    statistics_as_of: datetime | None,
+    **asked: Any,
+) -> AnswerT:
+    """A grouped statistics answer: the period, the groupings, how fresh the rollups are
+    (`statistics_as_of`), one row per group, and the options the query was asked with."""
+    grouped_rows = [row.model_validate(grouped(r, by)) for r in rows]
+    return answer(
+        **info.model_dump(), by=by, statistics_as_of=statistics_as_of, rows=grouped_rows, **asked
+    )
 
 
 @router.get("/indicators", response_model=IndicatorsResponse, summary="Indicators for a period")
@@ -85,24 +105,22 @@ def get_indicators(
         "service_level": service_level,
     }
     filters = {name: str(value) for name, value in given.items() if value is not None}
+    asked: dict[str, Any] = {
+        "portal_only": portal_only,
+        "online_capable_only": online_capable_only,
+        "filters": filters,
+    }
     with engine_of(request).connect() as conn:
-        rows = stats.indicators(
-            conn,
-            period=chosen,
-            by=names,
-            portal_only=portal_only,
-            filters=filters,
-            online_capable_only=online_capable_only,
-        )
+        rows = stats.indicators(conn, period=chosen, by=names, **asked)
         as_of = reads.statistics_as_of(conn)
-    return IndicatorsResponse(
-        **info.model_dump(),
+    return _grouped_answer(
+        IndicatorsResponse,
+        IndicatorRow,
+        info=info,
         by=names,
-        portal_only=portal_only,
-        online_capable_only=online_capable_only,
-        filters=filters,
+        rows=rows,
         statistics_as_of=as_of,
-        rows=[IndicatorRow.model_validate(grouped(row, names)) for row in rows],
+        **asked,
     )
 
 
@@ -116,11 +134,8 @@ def get_coverage(
     with engine_of(request).connect() as conn:
         rows = stats.coverage(conn, period=chosen, by=names)
         as_of = reads.statistics_as_of(conn)
-    return CoverageResponse(
-        **info.model_dump(),
-        by=names,
-        statistics_as_of=as_of,
-        rows=[CoverageRow.model_validate(grouped(row, names)) for row in rows],
+    return _grouped_answer(
+        CoverageResponse, CoverageRow, info=info, by=names, rows=rows, statistics_as_of=as_of
     )
 
 
@@ -176,14 +191,16 @@ def get_open(
             conn, period=chosen, as_of=day, by=names, portal_only=portal_only, now=judged_at
         )
         statistics_as_of = reads.statistics_as_of(conn)
-    return OpenResponse(
-        **info.model_dump(),
+    return _grouped_answer(
+        OpenResponse,
+        OpenRow,
+        info=info,
+        by=names,
+        rows=rows,
+        statistics_as_of=statistics_as_of,
         as_of=day,
         judged_at=judged_at,
-        by=names,
         portal_only=portal_only,
-        statistics_as_of=statistics_as_of,
-        rows=[OpenRow.model_validate(grouped(row, names)) for row in rows],
     )
 
 
