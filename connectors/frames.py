@@ -9,18 +9,22 @@ distinct value of the page, never per row.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from connectors.base import HASHED, Connector
 from models.dossier import DossierRecord
+from models.localtime import LOCAL_OFFSET  # naive source times are local (UTC+7)
 
-LOCAL_OFFSET = timedelta(hours=7)  # naive source times are Asia/Ho_Chi_Minh (UTC+7)
+if TYPE_CHECKING:
+    from connectors.sql import SqlConnector
+
 Mapped = tuple[Any, bool]  # a canonical value, and whether the row path would accept it
 
 
@@ -107,3 +111,78 @@ def canonical(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame's columns in DossierRecord's order (absent optional fields as nulls)."""
     missing = [pl.lit(None).alias(name) for name in DossierRecord.model_fields if name not in frame]
     return frame.with_columns(missing).select(*DossierRecord.model_fields, "mapped_ok")
+
+
+@dataclass(frozen=True, slots=True)
+class Coded:
+    """The canonical code columns of a page (each already through its code table)."""
+
+    status: pl.Expr
+    channel: pl.Expr
+    service_level: pl.Expr
+    applicant_type: pl.Expr
+
+
+@dataclass(frozen=True, slots=True)
+class SqlFrame:
+    """What a SQL connector's frame mapping shares with the others: the native columns of its
+    codes (each with its code table), its personal identifier, fee, receipt code, receipt
+    time and last-change time."""
+
+    status: tuple[str, Mapping[Any, Enum]]
+    channel: tuple[str, Mapping[Any, Enum]]
+    service_level: tuple[str, Mapping[Any, Enum]]
+    applicant_type: tuple[str, Mapping[Any, Enum]]
+    identifier: tuple[str, re.Pattern[str]]
+    fee: str
+    dossier_code: str
+    received_at: str
+    updated_at: str
+
+    def map(
+        self,
+        connector: SqlConnector,
+        table: Any,
+        fields: Callable[[Coded], dict[str, pl.Expr]],
+    ) -> pl.DataFrame:
+        """The page mapped: the shared columns and checks, plus the connector's own `fields`
+        (native column -> canonical field expressions, given the coded columns)."""
+        native = pl.from_arrow(table)
+        assert isinstance(native, pl.DataFrame)
+        status, status_known = coded(*self.status, required=True)
+        channel, channel_known = coded(*self.channel, required=True)
+        level, level_known = coded(*self.service_level, required=False)
+        applicant, applicant_known = coded(*self.applicant_type, required=False)
+        column, pattern = self.identifier
+        key = identifiers(connector, native.get_column(column), pattern)
+        fee = per_distinct(native.get_column(self.fee), fee_of, pl.Boolean)
+        frame = native.with_columns(
+            applicant_key=key.get_column("value"),
+            key_ok=key.get_column("ok"),
+            has_fee=fee.get_column("value"),
+            fee_ok=fee.get_column("ok"),
+        )
+        c = pl.col
+        mapped = frame.select(
+            source_system=pl.lit(connector.source, dtype=pl.String),
+            channel=channel,
+            service_level=level,
+            status=status,
+            applicant_type=applicant,
+            applicant_key=c("applicant_key"),
+            has_fee=c("has_fee"),
+            source_updated_at=c(self.updated_at),
+            **fields(Coded(status, channel, level, applicant)),
+            # A blank receipt code is refused by the model's cleaning and pattern; a missing
+            # one, or one the mapping names, goes to the row path for its exact reason.
+            mapped_ok=c(self.dossier_code).is_not_null()
+            & c(self.received_at).is_not_null()
+            & status_known
+            & channel_known
+            & level_known
+            & applicant_known
+            & c("key_ok")
+            & c("fee_ok")
+            & plausible(native, self.updated_at, connector.horizon),
+        )
+        return canonical(mapped)
