@@ -61,7 +61,6 @@ from connectors.base import (
     ConnectorContext,
     Cursor,
     Health,
-    Period,
     RawRecord,
     as_utc,
     beyond,
@@ -71,6 +70,7 @@ from connectors.errors import ConfigError, FatalSourceError, Reason
 from connectors.masking import first_line as _first_line
 from connectors.masking import mask_url
 from connectors.sql_partitions import in_partition, prepare
+from models.period import Period
 
 log = logging.getLogger(__name__)
 

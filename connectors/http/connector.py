@@ -10,13 +10,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from connectors.base import (
-    LOCAL,
     Batch,
     Connector,
     ConnectorContext,
     Cursor,
     Health,
-    Period,
     RawRecord,
     as_utc,
 )
@@ -27,6 +25,8 @@ from connectors.http.cursor import HttpCursor
 from connectors.http.paging import KeysetPosition, Page, PageWalk, Pagination, ReadStart, dig
 from connectors.http.settings import HttpSettings
 from connectors.mapping import TimeText
+from models.localtime import LOCAL
+from models.period import Period
 
 
 class HttpConnector(Connector[HttpSettings]):
