@@ -58,12 +58,12 @@ def map_page(connector: Connector, page: ArrowBatch) -> Mapped:
         )
         return map_records(connector, connector.raw_records(table))
     ok = checked.get_column("ok")
-    records = rules.records(checked.filter(ok))
+    passed = checked.filter(ok)  # written from Arrow as they are: no record object per row
     if ok.all():
-        return Mapped(records, [])
+        return Mapped([], [], passed)
     slow = table.filter(pa.array((~ok).to_list(), type=pa.bool_()))
     mapped = map_records(connector, connector.raw_records(slow))
-    return Mapped([*records, *mapped.records], mapped.rejections)
+    return Mapped(mapped.records, mapped.rejections, passed)
 
 
 def connector_key(connector: Connector) -> str:

@@ -67,6 +67,7 @@ ProgressCallback = Callable[[SyncResult], None]
 class Mapped:
     records: list[DossierRecord] = field(default_factory=list)
     rejections: list[store.Rejection] = field(default_factory=list)
+    frame: Any = None  # a columnar batch's checked rows (polars), written from Arrow
 
 
 def map_records(connector: Connector, raws: list[RawRecord]) -> Mapped:
@@ -167,8 +168,10 @@ def sync_source(
                 nonlocal next_analyze, fresh
                 with engine.begin() as conn:
                     store.prove_lock(conn, lock)  # fencing: no batch once the lock is lost
-                    counts = store.write_batch(
+                    columnar_rows = {} if mapped.frame is None else {"frame": mapped.frame}
+                    counts = (store.write_frame_batch if columnar_rows else store.write_batch)(
                         conn,
+                        **columnar_rows,
                         source_system=source,
                         records=mapped.records,
                         rejections=mapped.rejections,
