@@ -10,8 +10,10 @@ the cursor and the run counters. No per-row round trips.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import logging
 import os
 import secrets
 import socket
@@ -82,6 +84,8 @@ from models.tables import (
     sync_run,
     sync_state,
 )
+
+log = logging.getLogger(__name__)
 
 if tuple(DossierRecord.model_fields) != CANONICAL_COLUMNS:  # pragma: no cover - a coding error
     raise RuntimeError("models.tables canonical columns must follow DossierRecord's field order")
@@ -390,7 +394,7 @@ def write_frame_batch(
     from models import frame as rules
 
     read = len(frame) + len(records) + len(rejections) if read is None else read
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or not _arrow_copy_available():
         return write_batch(
             conn,
             source_system=source_system,
@@ -428,6 +432,19 @@ def write_frame_batch(
         settles=settles,
         stamp=stamp,
     )
+
+
+@functools.cache
+def _arrow_copy_available() -> bool:
+    try:
+        import pgpq  # noqa: F401
+    except ImportError:
+        log.warning(
+            "the columnar sync writes its rows as records, slower: pgpq (the Arrow to COPY "
+            "encoder) is not installed; install it with pip install 'dossierhub[columnar]'"
+        )
+        return False
+    return True
 
 
 def _write_frame(

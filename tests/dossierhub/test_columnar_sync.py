@@ -234,3 +234,24 @@ def test_columnar_sync_into_a_sqlite_registry_leaves_the_row_paths_registry(
         sync_source(engine, connector(TaxConnector, source, columnar=columnar))
         engines.append(engine)
     assert state(engines[1]) == state(engines[0])
+
+
+def test_columnar_sync_without_the_arrow_encoder_writes_records_and_says_so(
+    databases: Callable[[], str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pgpq missing (an install without the columnar extra's encoder): the checked rows are
+    written as records, the registry is the same, and the log names the fix."""
+    import sys
+
+    source = databases()
+    tax.generate(source, rows=200, seed=16, malformed_share=0.05)
+    by_rows, by_columns = registry(databases), registry(databases)
+    sync_source(by_rows, connector(TaxConnector, source, columnar=False))
+    monkeypatch.setitem(sys.modules, "pgpq", None)  # import pgpq raises ImportError
+    store._arrow_copy_available.cache_clear()
+    try:
+        sync_source(by_columns, connector(TaxConnector, source, columnar=True))
+    finally:
+        store._arrow_copy_available.cache_clear()
+    assert state(by_columns) == state(by_rows)
+    assert "pip install 'dossierhub[columnar]'" in caplog.text
