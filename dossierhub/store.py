@@ -278,7 +278,7 @@ class _Written(NamedTuple):
     updated: int = 0
     unchanged: int = 0
 
-    def __add__(self, other: object) -> _Written:  # type: ignore[override]
+    def __add__(self, other: object) -> _Written:
         assert isinstance(other, _Written)
         return _Written(*(a + b for a, b in zip(self, other, strict=True)))
 
@@ -576,7 +576,7 @@ def _copy_frame(conn: Connection, table: Table, rows: Any, *, into: str | None =
 
     if rows.is_empty():
         return
-    dtypes = {
+    dtypes: dict[str, Any] = {
         "text": pl.String,
         "int2": pl.Int16,
         "int4": pl.Int32,
