@@ -4,7 +4,8 @@ Every write of a batch happens inside one transaction the caller owns (`write_ba
 few set-based statements whatever the batch size: one read of the stored versions of the
 batch's ids; new dossiers and status events by COPY on PostgreSQL (executemany on SQLite);
 newer versions by one version-guarded INSERT ... ON CONFLICT DO UPDATE; quarantine upserts;
-the cursor and the run counters. No per-row round trips.
+the cursor and the run counters. No per-row round trips. A columnar batch
+(`write_frame_batch`) does the same from a polars frame, by binary COPY from Arrow.
 """
 
 from __future__ import annotations

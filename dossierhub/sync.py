@@ -14,6 +14,7 @@ counters — in one registry transaction. Hence the engine's promises:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -168,10 +169,14 @@ def sync_source(
                 nonlocal next_analyze, fresh
                 with engine.begin() as conn:
                     store.prove_lock(conn, lock)  # fencing: no batch once the lock is lost
-                    columnar_rows = {} if mapped.frame is None else {"frame": mapped.frame}
-                    counts = (store.write_frame_batch if columnar_rows else store.write_batch)(
+                    # A columnar batch's checked rows are written from their frame.
+                    write_rows = (
+                        store.write_batch
+                        if mapped.frame is None
+                        else functools.partial(store.write_frame_batch, frame=mapped.frame)
+                    )
+                    counts = write_rows(
                         conn,
-                        **columnar_rows,
                         source_system=source,
                         records=mapped.records,
                         rejections=mapped.rejections,
