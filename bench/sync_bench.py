@@ -17,6 +17,9 @@ Builds a Tax source database with N rows, then in one run measures:
 * with `--floor-variants`, the floor again into copies changed as each schema change under
   consideration would change the registry (identifier columns `COLLATE "C"`; no events
   index), each followed by the registry's floor again, same run;
+* the registry's digest after the full sync (`store.digest`: dossiers and status history),
+  the same for both paths on the same rows: run `--path row` and `--path columnar` and
+  compare the two `registry digest` lines;
 * an incremental sync after 1% of the source rows changed;
 * the peak RSS of the syncs. Each sync runs in a child process, so the figure is the sync's
   own, not this process's nor the data generator's.
@@ -319,6 +322,9 @@ def main() -> None:
             f"{full['inserted']:,}, quarantined {full['quarantined']:,}); "
             f"peak RSS {full['peak_rss_mb']:.0f} MB"
         )
+
+        with registry.connect() as conn:  # after the child's peak RSS was taken
+            print(f"registry digest after the full sync: {store.digest(conn)}")
 
         copied, copy_s = copy_ceiling(registry)
         copy_rate = copied / copy_s

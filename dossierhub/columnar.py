@@ -4,14 +4,14 @@ For a connector that offers a columnar read (`Connector.read_arrow`, the SQL tra
 PostgreSQL with a frame mapping), each page is deduplicated by id (last delivery, as
 `map_records` does), mapped to canonical columns by the connector (identifiers hashed
 there), and checked against the canonical model's rules on whole columns (`models.frame`).
-Rows that pass become records without a second validation; every other row goes through
-the row path (`map_records`: screen, `to_canonical`, the model), which gives the exact
-reasons, redacts and quarantines as always. The engine then writes both in the batch's one
-transaction, exactly as a row-path batch.
+Rows that pass stay a frame, written to the registry from Arrow (`store.write_frame_batch`:
+binary COPY, no record object per row); every other row goes through the row path
+(`map_records`: screen, `to_canonical`, the model), which gives the exact reasons, redacts
+and quarantines as always. The engine writes both in the batch's one transaction.
 
 So the registry a columnar sync leaves is the one the row path leaves (the same dossiers,
 history, quarantine, counters and cursor: tests/dossierhub/test_columnar_sync.py), only
-faster: most rows never build a pydantic model one by one.
+faster: most rows never become a Python object one by one.
 """
 
 from __future__ import annotations
@@ -58,12 +58,12 @@ def map_page(connector: Connector, page: ArrowBatch) -> Mapped:
         )
         return map_records(connector, connector.raw_records(table))
     ok = checked.get_column("ok")
-    records = rules.records(checked.filter(ok))
+    passed = checked.filter(ok)  # written from Arrow as they are: no record object per row
     if ok.all():
-        return Mapped(records, [])
+        return Mapped([], [], passed)
     slow = table.filter(pa.array((~ok).to_list(), type=pa.bool_()))
     mapped = map_records(connector, connector.raw_records(slow))
-    return Mapped([*records, *mapped.records], mapped.rejections)
+    return Mapped(mapped.records, mapped.rejections, passed)
 
 
 def connector_key(connector: Connector) -> str:

@@ -14,6 +14,7 @@ counters — in one registry transaction. Hence the engine's promises:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -67,6 +68,7 @@ ProgressCallback = Callable[[SyncResult], None]
 class Mapped:
     records: list[DossierRecord] = field(default_factory=list)
     rejections: list[store.Rejection] = field(default_factory=list)
+    frame: Any = None  # a columnar batch's checked rows (polars), written from Arrow
 
 
 def map_records(connector: Connector, raws: list[RawRecord]) -> Mapped:
@@ -167,7 +169,13 @@ def sync_source(
                 nonlocal next_analyze, fresh
                 with engine.begin() as conn:
                     store.prove_lock(conn, lock)  # fencing: no batch once the lock is lost
-                    counts = store.write_batch(
+                    # A columnar batch's checked rows are written from their frame.
+                    write_rows = (
+                        store.write_batch
+                        if mapped.frame is None
+                        else functools.partial(store.write_frame_batch, frame=mapped.frame)
+                    )
+                    counts = write_rows(
                         conn,
                         source_system=source,
                         records=mapped.records,

@@ -54,3 +54,25 @@ def test_columnar_path_without_its_option_fails_naming_it(monkeypatch: pytest.Mo
     assert "'no_such_option' option" in str(stopped.value)
     assert "COLUMNAR_OPTION in bench/sync_bench.py" in str(stopped.value)
     sync_bench.check_path("row")  # the row path needs nothing
+
+
+def test_both_paths_leave_the_same_registry() -> None:
+    """The row and the columnar path, each a tiny run of its own: the same digest."""
+    _server(PG_SERVER, "PostgreSQL").dispose()
+    digests = {}
+    for path in ("row", "columnar"):
+        done = subprocess.run(
+            [sys.executable, str(BENCH), "--rows", "1200", "--path", path, "--server", PG_SERVER],
+            capture_output=True,
+            text=True,
+            cwd=BENCH.parents[1],
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        assert LAST_LINE.fullmatch(lines[-1]), lines[-1]
+        found = [line for line in lines if line.startswith("registry digest after the full sync")]
+        assert len(found) == 1, lines
+        digests[path] = found[0].rsplit(": ", 1)[1]
+    assert len(digests["row"]) == 64
+    assert digests["row"] == digests["columnar"]

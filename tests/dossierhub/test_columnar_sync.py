@@ -183,3 +183,90 @@ def test_a_subclass_adjusting_the_mapped_fields_reads_row_by_row(
 
     made = Adjusted(connector(TaxConnector, source, columnar=True).context)
     assert made.read_arrow(None) is None
+
+
+def test_columnar_rows_are_written_without_record_objects(
+    databases: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checked rows go to the registry from Arrow: the frame-to-records conversion the
+    path used before is never called on PostgreSQL, and the registry is still the row path's."""
+    from models import frame
+
+    source = databases()
+    truth = tax.generate(source, rows=600, seed=8, malformed_share=0.05, shared_updated_at=30)
+    by_rows, by_columns = registry(databases), registry(databases)
+    sync_source(by_rows, connector(TaxConnector, source, columnar=False))
+
+    def no_records(checked: Any) -> Any:
+        raise AssertionError("the columnar path built a DossierRecord per checked row")
+
+    monkeypatch.setattr(frame, "records", no_records)
+    result = sync_source(by_columns, connector(TaxConnector, source, columnar=True))
+    assert (result.inserted, result.quarantined) == (truth.valid, truth.malformed)
+    assert state(by_columns) == state(by_rows)
+    tax.touch(source, share=0.05, seed=9)
+    for columnar, engine in ((False, by_rows), (True, by_columns)):
+        assert sync_source(engine, connector(TaxConnector, source, columnar=columnar)).updated
+    assert state(by_columns) == state(by_rows)
+
+
+def test_columnar_full_refresh_applies_the_current_state_as_the_row_path(
+    databases: Callable[[], str],
+) -> None:
+    """A full refresh (the source's current state wins, `overwrite`) through the staged
+    upsert leaves what the row path leaves, also for a dossier dated backwards."""
+    source = databases()
+    tax.generate(source, rows=400, seed=10, malformed_share=0.05)
+    by_rows, by_columns = registry(databases), registry(databases)
+    for columnar, engine in ((False, by_rows), (True, by_columns)):
+        sync_source(engine, connector(TaxConnector, source, columnar=columnar))
+    tax.touch(source, share=0.05, seed=12)
+    with create_engine(source).begin() as conn:  # one row's change dated a day back
+        conn.execute(
+            text(
+                'UPDATE tb_hoso SET "NGAY_CAP_NHAT" = "NGAY_CAP_NHAT" - interval \'1 day\','
+                ' "TRANG_THAI" = 3 - "TRANG_THAI"'
+                ' WHERE "ID" = (SELECT min("ID") FROM tb_hoso WHERE "TRANG_THAI" IN (1, 2))'
+            )
+        )
+    for columnar, engine in ((False, by_rows), (True, by_columns)):
+        made = connector(TaxConnector, source, columnar=columnar)
+        assert sync_source(engine, made, full_refresh=True).updated
+    assert state(by_columns) == state(by_rows)
+
+
+def test_columnar_sync_into_a_sqlite_registry_leaves_the_row_paths_registry(
+    databases: Callable[[], str], tmp_path: Any
+) -> None:
+    """A PostgreSQL source read as Arrow into an embedded (SQLite) registry: the checked rows
+    become records there, and the registry is the row path's."""
+    source = databases()
+    tax.generate(source, rows=300, seed=14, malformed_share=0.05)
+    engines = []
+    for columnar in (False, True):
+        engine = store.open_registry(f"sqlite:///{tmp_path}/registry_{columnar}.db")
+        migrate.upgrade(engine)
+        sync_source(engine, connector(TaxConnector, source, columnar=columnar))
+        engines.append(engine)
+    assert state(engines[1]) == state(engines[0])
+
+
+def test_columnar_sync_without_the_arrow_encoder_writes_records_and_says_so(
+    databases: Callable[[], str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pgpq missing (an install without the columnar extra's encoder): the checked rows are
+    written as records, the registry is the same, and the log names the fix."""
+    import sys
+
+    source = databases()
+    tax.generate(source, rows=200, seed=16, malformed_share=0.05)
+    by_rows, by_columns = registry(databases), registry(databases)
+    sync_source(by_rows, connector(TaxConnector, source, columnar=False))
+    monkeypatch.setitem(sys.modules, "pgpq", None)  # import pgpq raises ImportError
+    store._arrow_copy_available.cache_clear()
+    try:
+        sync_source(by_columns, connector(TaxConnector, source, columnar=True))
+    finally:
+        store._arrow_copy_available.cache_clear()
+    assert state(by_columns) == state(by_rows)
+    assert "pip install 'dossierhub[columnar]'" in caplog.text
