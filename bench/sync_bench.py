@@ -53,6 +53,7 @@ from connectors.base import ConnectorContext
 from connectors.identifiers import IdentifierHasher
 from connectors.tax import TaxConnector
 from dossierhub import store
+from dossierhub.store import batches
 from dossierhub.sync import sync_source
 from models import migrate
 from models.tables import CANONICAL_COLUMNS
@@ -201,8 +202,8 @@ def copy_ceiling(engine: Engine) -> tuple[int, float]:
     return rows, elapsed
 
 
-_DOSSIER = ", ".join(store._DOSSIER_COLUMNS)
-_EVENT = ", ".join(store._EVENT_COLUMNS)
+_DOSSIER = ", ".join(batches._DOSSIER_COLUMNS)
+_EVENT = ", ".join(batches._EVENT_COLUMNS)
 
 
 def registry_floor(engine: Engine, *, variant: str = "") -> tuple[int, float]:

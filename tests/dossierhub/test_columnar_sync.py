@@ -258,15 +258,17 @@ def test_columnar_sync_without_the_arrow_encoder_writes_records_and_says_so(
     written as records, the registry is the same, and the log names the fix."""
     import sys
 
+    from dossierhub.store import frames as store_frames
+
     source = databases()
     tax.generate(source, rows=200, seed=16, malformed_share=0.05)
     by_rows, by_columns = registry(databases), registry(databases)
     sync_source(by_rows, connector(TaxConnector, source, columnar=False))
     monkeypatch.setitem(sys.modules, "pgpq", None)  # import pgpq raises ImportError
-    store._arrow_copy_available.cache_clear()
+    store_frames._arrow_copy_available.cache_clear()
     try:
         sync_source(by_columns, connector(TaxConnector, source, columnar=True))
     finally:
-        store._arrow_copy_available.cache_clear()
+        store_frames._arrow_copy_available.cache_clear()
     assert state(by_columns) == state(by_rows)
     assert "pip install 'dossierhub[columnar]'" in caplog.text

@@ -24,7 +24,7 @@ def _statements(engine: Engine) -> list[str]:
 
 
 def _lookups(statements: list[str]) -> list[str]:
-    """The stored-version lookups among the statements (store._stored_versions)."""
+    """The stored-version lookups among the statements (store.batches._stored_versions)."""
     return [
         s
         for s in statements

@@ -1,0 +1,272 @@
+"""The columnar path's write: a batch's checked rows straight from their Arrow frame (binary COPY
+of new dossiers and events, newer versions staged and upserted under the version guard), in
+the same transaction, with the same cursor, counters and quarantine as `write_batch`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg.errors
+from sqlalchemy import (
+    Connection,
+    Table,
+)
+
+from connectors.base import Cursor
+from dossierhub.store.batches import (
+    _DOSSIER_COLUMNS,
+    _EVENT_COLUMNS,
+    BatchCounts,
+    _close_batch,
+    _queue_changes,
+    _stored_versions,
+    _write_records,
+    _Written,
+    log,
+    write_batch,
+)
+from dossierhub.store.quarantine import Rejection
+from dossierhub.store.registry import now
+from dossierhub.store.statements import _PG_TYPES
+from models.dossier import DossierRecord
+from models.tables import (
+    CANONICAL_COLUMNS,
+    dossier,
+    dossier_event,
+)
+
+
+def write_frame_batch(
+    conn: Connection,
+    *,
+    source_system: str,
+    frame: Any,
+    records: Sequence[DossierRecord] = (),
+    rejections: Sequence[Rejection] = (),
+    cursor: Cursor | None = None,
+    partition: str = "",
+    run_id: int | None = None,
+    read: int | None = None,
+    settles: Sequence[str] = (),
+    overwrite: bool = False,
+    fresh: bool = False,
+) -> BatchCounts:
+    """`write_batch` for a columnar batch: `frame` holds checked canonical rows (a polars
+    frame of `models.frame.check`'s ok rows, ids distinct and none among `records`), written
+    straight from Arrow; `records` and `rejections` are the batch's row-path part.
+
+    Same registry, same one transaction, same counts as `write_batch` given the frame's rows
+    as records: new dossiers and their events by binary COPY from Arrow, newer versions
+    staged and upserted by one version-guarded INSERT ... SELECT ... ON CONFLICT, so no
+    per-row Python object is built for the frame's rows. On SQLite the frame's rows become
+    records and go through `write_batch`.
+    """
+    from models import frame as rules
+
+    read = len(frame) + len(records) + len(rejections) if read is None else read
+    if conn.dialect.name != "postgresql" or not _arrow_copy_available():
+        return write_batch(
+            conn,
+            source_system=source_system,
+            records=[*rules.records(frame), *records],
+            rejections=rejections,
+            cursor=cursor,
+            partition=partition,
+            run_id=run_id,
+            read=read,
+            settles=settles,
+            overwrite=overwrite,
+            fresh=fresh,
+        )
+    stamp = now()
+    written = _write_frame(conn, source_system, frame, stamp, run_id, overwrite, fresh)
+    latest: dict[str, DossierRecord] = {}
+    for record in records:
+        kept = latest.get(record.source_id)
+        if kept is None or record.source_updated_at >= kept.source_updated_at:
+            latest[record.source_id] = record
+    fresh = fresh and written.updated == written.unchanged == 0
+    written += _write_records(
+        conn, source_system, list(latest.values()), stamp, run_id, overwrite=overwrite, fresh=fresh
+    )
+    return _close_batch(
+        conn,
+        source_system=source_system,
+        loaded=[*frame.get_column("source_id").to_list(), *latest],
+        written=written,
+        rejections=rejections,
+        cursor=cursor,
+        partition=partition,
+        run_id=run_id,
+        read=read,
+        settles=settles,
+        stamp=stamp,
+    )
+
+
+@functools.cache
+def _arrow_copy_available() -> bool:
+    try:
+        import pgpq  # noqa: F401
+    except ImportError:
+        log.warning(
+            "the columnar sync writes its rows as records, slower: pgpq (the Arrow to COPY "
+            "encoder) is not installed; install it with pip install 'dossierhub[columnar]'"
+        )
+        return False
+    return True
+
+
+def _write_frame(
+    conn: Connection,
+    source_system: str,
+    frame: Any,
+    stamp: datetime,
+    run_id: int | None,
+    overwrite: bool,
+    fresh: bool,
+) -> _Written:
+    """The frame's dossiers, their events and cases, as `_write_records` writes records."""
+    import polars as pl
+
+    if frame.is_empty():
+        return _Written()
+    rows = frame.select(CANONICAL_COLUMNS).with_columns(
+        first_seen_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC")),
+        last_changed_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC")),
+    )
+    key = _link_key_expr("national_dossier_code", "dossier_code")
+    if fresh and _copy_frame_if_all_new(conn, rows):
+        new, newer = rows, rows.clear()
+        stored_status = pl.lit(None, dtype=pl.Int16)
+    else:
+        stored = _stored_frame(conn, source_system, rows.get_column("source_id").to_list())
+        joined = rows.join(stored, on="source_id", how="left")
+        known = pl.col("stored_updated_at").is_not_null()
+        incoming, held = pl.col("source_updated_at"), pl.col("stored_updated_at")
+        moved = incoming != held if overwrite else incoming > held
+        new = joined.filter(~known)
+        newer = joined.filter(known & moved)
+        stored_status = pl.col("stored_status")
+        _copy_frame(conn, dossier, new.select(_DOSSIER_COLUMNS))
+        _upsert_frame(conn, newer.select(_DOSSIER_COLUMNS), overwrite=overwrite)
+    event = {
+        "source_system": pl.col("source_system"),
+        "source_id": pl.col("source_id"),
+        "status_to": pl.col("status"),
+        "status_raw": pl.col("status_raw"),
+        "changed_at": pl.col("source_updated_at"),
+        "run_id": pl.lit(run_id, dtype=pl.Int64),
+    }
+    events = pl.concat(
+        [
+            new.select(**event, status_from=pl.lit(None, dtype=pl.Int16)),
+            newer.filter(pl.col("status") != stored_status).select(
+                **event, status_from=stored_status
+            ),
+        ],
+        how="vertical_relaxed",
+    )
+    _copy_frame(conn, dossier_event, events.select(_EVENT_COLUMNS))
+    changed = set(new.select(key).to_series().to_list())
+    if not newer.is_empty():  # a changed key leaves its old case
+        changed.update(newer.select(key).to_series().to_list())
+        changed.update(newer.get_column("stored_key").to_list())
+    _queue_changes(conn, changed)
+    return _Written(len(new), len(newer), len(rows) - len(new) - len(newer))
+
+
+def _link_key_expr(national: str, code: str) -> Any:
+    """`linkage.link_key` on columns: the national code when it is not blank, else the code."""
+    import polars as pl
+
+    national_code = pl.col(national)
+    blank = national_code.is_null() | (national_code == "")
+    return pl.when(blank).then(pl.col(code)).otherwise(national_code).alias("key")
+
+
+def _stored_frame(conn: Connection, source_system: str, source_ids: list[str]) -> Any:
+    """The stored versions of the ids as a frame: status, source_updated_at, link key."""
+    import polars as pl
+
+    found = _stored_versions(conn, source_system, source_ids)
+    return pl.DataFrame(
+        {
+            "source_id": list(found),
+            "stored_status": [int(v.status) for v in found.values()],
+            "stored_updated_at": [v.source_updated_at for v in found.values()],
+            "stored_key": [v.link_key for v in found.values()],
+        },
+        schema={
+            "source_id": pl.String,
+            "stored_status": pl.Int16,
+            "stored_updated_at": pl.Datetime("us", "UTC"),
+            "stored_key": pl.String,
+        },
+    )
+
+
+def _copy_frame_if_all_new(conn: Connection, rows: Any) -> bool:
+    """`_insert_if_all_new` for a frame: COPY it whole, or nothing when an id is stored."""
+    attempt = conn.begin_nested()
+    try:
+        _copy_frame(conn, dossier, rows.select(_DOSSIER_COLUMNS))
+    except psycopg.errors.UniqueViolation:
+        attempt.rollback()
+        return False
+    attempt.commit()
+    return True
+
+
+def _upsert_frame(conn: Connection, rows: Any, *, overwrite: bool) -> None:
+    """Newer versions: staged by COPY, then one version-guarded upsert (`_update_newer`)."""
+    if rows.is_empty():
+        return
+    columns = ", ".join(_DOSSIER_COLUMNS)  # the registry's own names, no input in the SQL
+    stage = f"SELECT {columns} FROM dossier WITH NO DATA"  # noqa: S608
+    conn.exec_driver_sql(f"CREATE TEMP TABLE dossier_stage ON COMMIT DROP AS {stage}")
+    _copy_frame(conn, dossier, rows, into="dossier_stage")
+    assignments = ", ".join(
+        f"{name} = EXCLUDED.{name}" for name in (*CANONICAL_COLUMNS, "last_changed_at")
+    )
+    guard = "<>" if overwrite else "<"
+    conn.exec_driver_sql(
+        f"INSERT INTO dossier ({columns}) SELECT {columns} FROM dossier_stage"  # noqa: S608
+        f" ON CONFLICT (source_system, source_id) DO UPDATE SET {assignments}"
+        f" WHERE dossier.source_updated_at {guard} EXCLUDED.source_updated_at"
+    )
+    conn.exec_driver_sql("DROP TABLE dossier_stage")
+
+
+def _copy_frame(conn: Connection, table: Table, rows: Any, *, into: str | None = None) -> None:
+    """Binary COPY of a polars frame (columns named as `table`'s) on the caller's
+    transaction, encoded from Arrow (pgpq) with no Python object per row."""
+    import polars as pl
+    from pgpq import ArrowToPostgresBinaryEncoder
+
+    if rows.is_empty():
+        return
+    dtypes: dict[str, Any] = {
+        "text": pl.String,
+        "int2": pl.Int16,
+        "int4": pl.Int32,
+        "int8": pl.Int64,
+        "bool": pl.Boolean,
+        "timestamptz": pl.Datetime("us", "UTC"),
+    }
+    typed = rows.with_columns(
+        pl.col(name).cast(dtypes[_PG_TYPES[type(table.c[name].type)]]) for name in rows.columns
+    ).to_arrow()
+    encoder = ArrowToPostgresBinaryEncoder(typed.schema)
+    data = bytearray(encoder.write_header())
+    for batch in typed.to_batches():
+        data += encoder.write_batch(batch)
+    data += encoder.finish()
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {into or table.name} ({', '.join(rows.columns)}) FROM STDIN (FORMAT BINARY)"
+    with driver.cursor() as cur, cur.copy(statement) as copy:
+        copy.write(data)
