@@ -209,9 +209,9 @@ def test_coverage_puts_portal_and_unified_side_by_side(province: Engine) -> None
     assert (row["portal_online_rate"], row["unified_online_rate"]) == (0.0, 0.5)
 
 
-def test_refresh_touches_only_changed_days_and_repeats_harmlessly(province: Engine) -> None:
-    assert stats.refresh(province) == stats.RefreshResult(0, 0)
-    late = record(
+def t2_resolved_late() -> DossierRecord:
+    """A later sync of T2 (received 15 January): resolved on 2 February, after its due date."""
+    return record(
         "tax",
         "T2",
         received_at=datetime(2026, 1, 15, 10),
@@ -222,8 +222,12 @@ def test_refresh_touches_only_changed_days_and_repeats_harmlessly(province: Engi
         finished_at=datetime(2026, 2, 2, 9),
         source_updated_at=datetime(2026, 3, 2),
     )
+
+
+def test_refresh_touches_only_changed_days_and_repeats_harmlessly(province: Engine) -> None:
+    assert stats.refresh(province) == stats.RefreshResult(0, 0)
     with province.begin() as conn:
-        store.write_batch(conn, source_system="tax", records=[late])
+        store.write_batch(conn, source_system="tax", records=[t2_resolved_late()])
     result = stats.refresh(province)
     assert result.cases == 1 and result.days == 2  # its receipt day and its finishing day
     feb = one(province, "2026-02")

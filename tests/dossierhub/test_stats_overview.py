@@ -23,7 +23,7 @@ from models.tables import (
     stats_monthly,
     stats_monthly_overview,
 )
-from tests.dossierhub.test_stats import SCENARIO, record
+from tests.dossierhub.test_stats import SCENARIO, record, t2_resolved_late
 
 ROLLUPS = ("stats_monthly_overview", "stats_monthly", "stats_daily")
 WIDE = ["agency", "locality", "procedure"]
@@ -173,19 +173,8 @@ def test_every_refresh_keeps_the_overview_equal_to_the_monthly_rollup_folded(
 ) -> None:
     assert overview_rows(province) == monthly_folded(province) != []
     # T2 resolved in February: its January receipt row and a new February row change.
-    late = record(
-        "tax",
-        "T2",
-        received_at=datetime(2026, 1, 15, 10),
-        channel="online",
-        service_level="full_online",
-        due_at=datetime(2026, 1, 25, 17),
-        status=9,
-        finished_at=datetime(2026, 2, 2, 9),
-        source_updated_at=datetime(2026, 3, 2),
-    )
     with province.begin() as conn:
-        store.write_batch(conn, source_system="tax", records=[late])
+        store.write_batch(conn, source_system="tax", records=[t2_resolved_late()])
     assert stats.refresh(province).cases == 1
     assert overview_rows(province) == monthly_folded(province)
     with province.connect() as conn:
