@@ -6,7 +6,7 @@ With `demo`, the only commands that know the simulators; each imports its own wh
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,11 +15,25 @@ simulate_app = typer.Typer(
 )
 
 
+# The options the simulators share, declared once with their help text.
+SeedOption = Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")]
+MalformedOption = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Share of deliberately malformed records.")
+]
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 to listen on.")]
+ServedRowsOption = Annotated[int, typer.Option(min=1, help="How many dossiers.")]
+
+
+def _credential(envvar: str, what: str) -> Any:
+    """A served API's credential: from the environment or the option, else the demo one."""
+    return typer.Option(envvar=envvar, help=what, show_default=False)
+
+
 @simulate_app.command("tax")
 def simulate_tax(
     url: Annotated[str, typer.Option(help="Database URL to load (SQLite, MariaDB or PostgreSQL).")],
     rows: Annotated[int, typer.Option(min=0, help="How many dossiers.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 1,
+    seed: SeedOption = 1,
     malformed_share: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of deliberately malformed rows.")
     ] = 0.02,
@@ -29,12 +43,6 @@ def simulate_tax(
 
     truth = tax.generate(url, rows=rows, seed=seed, malformed_share=malformed_share)
     typer.echo(truth.as_json())
-
-
-SeedOption = Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")]
-MalformedOption = Annotated[
-    float, typer.Option(min=0.0, max=1.0, help="Share of deliberately malformed records.")
-]
 
 
 @simulate_app.command("finance")
@@ -73,58 +81,40 @@ def simulate_land(
     typer.echo(truth.as_json())
 
 
-PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 to listen on.")]
-
-
 @simulate_app.command("social_insurance")
 def simulate_social_insurance(
     port: PortOption = 8101,
-    rows: Annotated[int, typer.Option(min=1, help="How many dossiers.")] = 10_000,
+    rows: ServedRowsOption = 10_000,
     seed: SeedOption = 1,
     malformed_share: MalformedOption = 0.02,
     client_secret: Annotated[
         str | None,
-        typer.Option(
-            envvar="SOCIAL_INSURANCE_CLIENT_SECRET",
-            help="OAuth2 client secret clients must present (default: the demo secret).",
-            show_default=False,
+        _credential(
+            "SOCIAL_INSURANCE_CLIENT_SECRET",
+            "OAuth2 client secret clients must present (default: the demo secret).",
         ),
     ] = None,
 ) -> None:
     """Serve the Social Insurance REST API (OAuth2, cursor pages, 429s) until Ctrl-C."""
-    from simulators import social_insurance
+    from simulators import social_insurance as api
 
-    social_insurance.serve(
-        port,
-        rows=rows,
-        seed=seed,
-        malformed_share=malformed_share,
-        client_secret=client_secret or social_insurance.DEMO_CLIENT_SECRET,
-    )
+    secret = client_secret or api.DEMO_CLIENT_SECRET
+    api.serve(port, rows=rows, seed=seed, malformed_share=malformed_share, client_secret=secret)
 
 
 @simulate_app.command("one_stop")
 def simulate_one_stop(
     port: PortOption = 8102,
-    rows: Annotated[int, typer.Option(min=1, help="How many dossiers.")] = 10_000,
+    rows: ServedRowsOption = 10_000,
     seed: SeedOption = 1,
     malformed_share: MalformedOption = 0.02,
     api_key: Annotated[
         str | None,
-        typer.Option(
-            envvar="ONE_STOP_API_KEY",
-            help="API key clients must send (default: the demo key).",
-            show_default=False,
-        ),
+        _credential("ONE_STOP_API_KEY", "API key clients must send (default: the demo key)."),
     ] = None,
 ) -> None:
     """Serve the provincial one-stop portal's REST API (API key, page/offset) until Ctrl-C."""
-    from simulators import one_stop
+    from simulators import one_stop as api
 
-    one_stop.serve(
-        port,
-        rows=rows,
-        seed=seed,
-        malformed_share=malformed_share,
-        api_key=api_key or one_stop.DEMO_API_KEY,
-    )
+    key = api_key or api.DEMO_API_KEY
+    api.serve(port, rows=rows, seed=seed, malformed_share=malformed_share, api_key=key)

@@ -32,7 +32,7 @@ def quarantine_some(engine: Engine) -> None:
         for source, entries in batches.items():
             store.write_batch(
                 conn,
-                source_system=source,
+                context=store.BatchContext(source),
                 records=[],
                 rejections=[
                     store.Rejection(raw=RawRecord(key, {"MA_HS": key}), reasons=[reason])
