@@ -5,6 +5,7 @@ With `demo`, the only commands that know the simulators; each imports its own wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,12 +22,6 @@ MalformedOption = Annotated[
     float, typer.Option(min=0.0, max=1.0, help="Share of deliberately malformed records.")
 ]
 PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 to listen on.")]
-ServedRowsOption = Annotated[int, typer.Option(min=1, help="How many dossiers.")]
-
-
-def _credential(envvar: str, what: str) -> Any:
-    """A served API's credential: from the environment or the option, else the demo one."""
-    return typer.Option(envvar=envvar, help=what, show_default=False)
 
 
 @simulate_app.command("tax")
@@ -81,40 +76,63 @@ def simulate_land(
     typer.echo(truth.as_json())
 
 
-@simulate_app.command("social_insurance")
-def simulate_social_insurance(
-    port: PortOption = 8101,
-    rows: ServedRowsOption = 10_000,
-    seed: SeedOption = 1,
-    malformed_share: MalformedOption = 0.02,
-    client_secret: Annotated[
-        str | None,
-        _credential(
-            "SOCIAL_INSURANCE_CLIENT_SECRET",
-            "OAuth2 client secret clients must present (default: the demo secret).",
-        ),
-    ] = None,
+def _serve_command(
+    name: str, summary: str, *, default_port: int, credential: Any, serve: Callable[..., None]
 ) -> None:
-    """Serve the Social Insurance REST API (OAuth2, cursor pages, 429s) until Ctrl-C."""
+    """Add `simulate <name>`: serve a sector system's REST API on 127.0.0.1 until Ctrl-C.
+
+    The served systems share their options; each has its own `default_port`, its own
+    `credential` option (what clients must present), and `serve(port, credential, **options)`
+    starting its simulator (with the demo credential when none is given).
+    """
+
+    def command(
+        port: PortOption = default_port,
+        rows: Annotated[int, typer.Option(min=1, help="How many dossiers.")] = 10_000,
+        seed: SeedOption = 1,
+        malformed_share: MalformedOption = 0.02,
+        credential: str | None = credential,
+    ) -> None:
+        serve(port, credential, rows=rows, seed=seed, malformed_share=malformed_share)
+
+    simulate_app.command(name, help=summary)(command)
+
+
+def _serve_social_insurance(port: int, client_secret: str | None, **options: Any) -> None:
     from simulators import social_insurance as api
 
-    secret = client_secret or api.DEMO_CLIENT_SECRET
-    api.serve(port, rows=rows, seed=seed, malformed_share=malformed_share, client_secret=secret)
+    api.serve(port, client_secret=client_secret or api.DEMO_CLIENT_SECRET, **options)
 
 
-@simulate_app.command("one_stop")
-def simulate_one_stop(
-    port: PortOption = 8102,
-    rows: ServedRowsOption = 10_000,
-    seed: SeedOption = 1,
-    malformed_share: MalformedOption = 0.02,
-    api_key: Annotated[
-        str | None,
-        _credential("ONE_STOP_API_KEY", "API key clients must send (default: the demo key)."),
-    ] = None,
-) -> None:
-    """Serve the provincial one-stop portal's REST API (API key, page/offset) until Ctrl-C."""
+def _serve_one_stop(port: int, api_key: str | None, **options: Any) -> None:
     from simulators import one_stop as api
 
-    key = api_key or api.DEMO_API_KEY
-    api.serve(port, rows=rows, seed=seed, malformed_share=malformed_share, api_key=key)
+    api.serve(port, api_key=api_key or api.DEMO_API_KEY, **options)
+
+
+_serve_command(
+    "social_insurance",
+    "Serve the Social Insurance REST API (OAuth2, cursor pages, 429s) until Ctrl-C.",
+    default_port=8101,
+    credential=typer.Option(
+        None,
+        "--client-secret",
+        envvar="SOCIAL_INSURANCE_CLIENT_SECRET",
+        help="OAuth2 client secret clients must present (default: the demo secret).",
+        show_default=False,
+    ),
+    serve=_serve_social_insurance,
+)
+_serve_command(
+    "one_stop",
+    "Serve the provincial one-stop portal's REST API (API key, page/offset) until Ctrl-C.",
+    default_port=8102,
+    credential=typer.Option(
+        None,
+        "--api-key",
+        envvar="ONE_STOP_API_KEY",
+        help="API key clients must send (default: the demo key).",
+        show_default=False,
+    ),
+    serve=_serve_one_stop,
+)
