@@ -13,13 +13,14 @@ time to show beside the UTC one; the stored reason text is never changed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, func, select
 
+from connectors.base import RawRecord
 from connectors.masking import mask_optional
 from dossierhub.linkage import LOCAL_OFFSET
 from models.tables import dossier, quarantine, reconciliation, source, stats_state, sync_run
@@ -234,6 +235,21 @@ def quarantine_entries(
         for row in rows[:limit]
     ]
     return QuarantineListing(entries=entries, total=int(total), more=len(rows) > limit)
+
+
+def quarantined_records(
+    conn: Connection, *, source: str, ids: Sequence[int] | None = None
+) -> list[RawRecord]:
+    """The held records of a source as they were delivered (payloads redacted at intake),
+    oldest entry first; only entries `ids` when given (for a quarantine retry)."""
+    q = quarantine.c
+    query = _quarantine_filter(
+        select(q.source_id, q.payload), source=source, include_resolved=False
+    )
+    if ids:
+        query = query.where(q.id.in_(ids))
+    rows = conn.execute(query.order_by(q.id))
+    return [RawRecord(row.source_id, dict(row.payload)) for row in rows]
 
 
 def quarantine_record(conn: Connection, *, entry_id: int) -> dict[str, Any] | None:

@@ -19,18 +19,17 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import ArrowBatch, Batch, Connector, Cursor, RawRecord, beyond
 from connectors.masking import mask_text
-from dossierhub import store
+from dossierhub import reads, store
 from dossierhub.errors import DossierHubError, Reason, RecordRejected, SyncLockLostError
 from models.dossier import DossierRecord
-from models.tables import quarantine
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +163,20 @@ def sync_source(
             # where the source dated a change backwards (the version guard alone would keep
             # the registry's later-dated copy forever).
             overwrite = full_refresh and connector.full_read_is_current
+            # What every batch of the run shares; each adds its cursor, size and settlements.
+            run_context = store.BatchContext(
+                source_system=source, partition=partition, run_id=run_id, overwrite=overwrite
+            )
 
             def write(mapped: Mapped, batch: Batch | ArrowBatch) -> None:
                 nonlocal next_analyze, fresh
+                context = replace(
+                    run_context,
+                    cursor=batch.cursor,
+                    read=_size(batch),
+                    settles=batch.settles,
+                    fresh=fresh,
+                )
                 with engine.begin() as conn:
                     store.prove_lock(conn, lock)  # fencing: no batch once the lock is lost
                     # A columnar batch's checked rows are written from their frame.
@@ -176,17 +186,7 @@ def sync_source(
                         else functools.partial(store.write_frame_batch, frame=mapped.frame)
                     )
                     counts = write_rows(
-                        conn,
-                        source_system=source,
-                        records=mapped.records,
-                        rejections=mapped.rejections,
-                        cursor=batch.cursor,
-                        partition=partition,
-                        run_id=run_id,
-                        read=_size(batch),
-                        settles=batch.settles,
-                        overwrite=overwrite,
-                        fresh=fresh,
+                        conn, context=context, records=mapped.records, rejections=mapped.rejections
                     )
                 fresh = fresh and not (counts.updated or counts.unchanged)
                 result.add(counts)
@@ -263,19 +263,16 @@ def retry_quarantine(
     source = connector.source
     store.ensure_ready(engine)
     with store.sync_lock_held(engine, source_system=source) as lock:
-        query = select(quarantine.c.source_id, quarantine.c.payload).where(
-            quarantine.c.source_system == source, quarantine.c.resolved.is_(False)
-        )
-        if ids:
-            query = query.where(quarantine.c.id.in_(ids))
         with engine.connect() as conn:
-            rows = conn.execute(query.order_by(quarantine.c.id)).all()
-        raws = [RawRecord(row.source_id, dict(row.payload)) for row in rows]
+            raws = reads.quarantined_records(conn, source=source, ids=ids)
         mapped = map_records(connector, raws)
         with engine.begin() as conn:
             store.prove_lock(conn, lock)
             store.write_batch(
-                conn, source_system=source, records=mapped.records, rejections=mapped.rejections
+                conn,
+                context=store.BatchContext(source),
+                records=mapped.records,
+                rejections=mapped.rejections,
             )
     connector.close()
     return RetryResult(loaded=len(mapped.records), still_rejected=len(mapped.rejections))

@@ -5,8 +5,9 @@ With `demo`, the only commands that know the simulators; each imports its own wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,11 +16,19 @@ simulate_app = typer.Typer(
 )
 
 
+# The options the simulators share, declared once with their help text.
+SeedOption = Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")]
+MalformedOption = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Share of deliberately malformed records.")
+]
+PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 to listen on.")]
+
+
 @simulate_app.command("tax")
 def simulate_tax(
     url: Annotated[str, typer.Option(help="Database URL to load (SQLite, MariaDB or PostgreSQL).")],
     rows: Annotated[int, typer.Option(min=0, help="How many dossiers.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 1,
+    seed: SeedOption = 1,
     malformed_share: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of deliberately malformed rows.")
     ] = 0.02,
@@ -29,12 +38,6 @@ def simulate_tax(
 
     truth = tax.generate(url, rows=rows, seed=seed, malformed_share=malformed_share)
     typer.echo(truth.as_json())
-
-
-SeedOption = Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")]
-MalformedOption = Annotated[
-    float, typer.Option(min=0.0, max=1.0, help="Share of deliberately malformed records.")
-]
 
 
 @simulate_app.command("finance")
@@ -73,58 +76,63 @@ def simulate_land(
     typer.echo(truth.as_json())
 
 
-PortOption = Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 to listen on.")]
-
-
-@simulate_app.command("social_insurance")
-def simulate_social_insurance(
-    port: PortOption = 8101,
-    rows: Annotated[int, typer.Option(min=1, help="How many dossiers.")] = 10_000,
-    seed: SeedOption = 1,
-    malformed_share: MalformedOption = 0.02,
-    client_secret: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SOCIAL_INSURANCE_CLIENT_SECRET",
-            help="OAuth2 client secret clients must present (default: the demo secret).",
-            show_default=False,
-        ),
-    ] = None,
+def _serve_command(
+    name: str, summary: str, *, default_port: int, credential: Any, serve: Callable[..., None]
 ) -> None:
-    """Serve the Social Insurance REST API (OAuth2, cursor pages, 429s) until Ctrl-C."""
-    from simulators import social_insurance
+    """Add `simulate <name>`: serve a sector system's REST API on 127.0.0.1 until Ctrl-C.
 
-    social_insurance.serve(
-        port,
-        rows=rows,
-        seed=seed,
-        malformed_share=malformed_share,
-        client_secret=client_secret or social_insurance.DEMO_CLIENT_SECRET,
-    )
+    The served systems share their options; each has its own `default_port`, its own
+    `credential` option (what clients must present), and `serve(port, credential, **options)`
+    starting its simulator (with the demo credential when none is given).
+    """
+
+    def command(
+        port: PortOption = default_port,
+        rows: Annotated[int, typer.Option(min=1, help="How many dossiers.")] = 10_000,
+        seed: SeedOption = 1,
+        malformed_share: MalformedOption = 0.02,
+        credential: str | None = credential,
+    ) -> None:
+        serve(port, credential, rows=rows, seed=seed, malformed_share=malformed_share)
+
+    simulate_app.command(name, help=summary)(command)
 
 
-@simulate_app.command("one_stop")
-def simulate_one_stop(
-    port: PortOption = 8102,
-    rows: Annotated[int, typer.Option(min=1, help="How many dossiers.")] = 10_000,
-    seed: SeedOption = 1,
-    malformed_share: MalformedOption = 0.02,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            envvar="ONE_STOP_API_KEY",
-            help="API key clients must send (default: the demo key).",
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
-    """Serve the provincial one-stop portal's REST API (API key, page/offset) until Ctrl-C."""
-    from simulators import one_stop
+def _serve_social_insurance(port: int, client_secret: str | None, **options: Any) -> None:
+    from simulators import social_insurance as api
 
-    one_stop.serve(
-        port,
-        rows=rows,
-        seed=seed,
-        malformed_share=malformed_share,
-        api_key=api_key or one_stop.DEMO_API_KEY,
-    )
+    api.serve(port, client_secret=client_secret or api.DEMO_CLIENT_SECRET, **options)
+
+
+def _serve_one_stop(port: int, api_key: str | None, **options: Any) -> None:
+    from simulators import one_stop as api
+
+    api.serve(port, api_key=api_key or api.DEMO_API_KEY, **options)
+
+
+_serve_command(
+    "social_insurance",
+    "Serve the Social Insurance REST API (OAuth2, cursor pages, 429s) until Ctrl-C.",
+    default_port=8101,
+    credential=typer.Option(
+        None,
+        "--client-secret",
+        envvar="SOCIAL_INSURANCE_CLIENT_SECRET",
+        help="OAuth2 client secret clients must present (default: the demo secret).",
+        show_default=False,
+    ),
+    serve=_serve_social_insurance,
+)
+_serve_command(
+    "one_stop",
+    "Serve the provincial one-stop portal's REST API (API key, page/offset) until Ctrl-C.",
+    default_port=8102,
+    credential=typer.Option(
+        None,
+        "--api-key",
+        envvar="ONE_STOP_API_KEY",
+        help="API key clients must send (default: the demo key).",
+        show_default=False,
+    ),
+    serve=_serve_one_stop,
+)

@@ -1,10 +1,11 @@
 """The registry store: set-based writes of one batch, cursors, runs, quarantine and locks.
 
-Every write of a batch happens inside one transaction the caller owns (`write_batch`), as a
-few set-based statements whatever the batch size: one read of the stored versions of the
-batch's ids; new dossiers and status events by COPY on PostgreSQL (executemany on SQLite);
-newer versions by one version-guarded INSERT ... ON CONFLICT DO UPDATE; quarantine upserts;
-the cursor and the run counters. No per-row round trips. A columnar batch
+Every write of a batch happens inside one transaction the caller owns (`write_batch`, given
+the batch's `BatchContext`: its source, cursor, run and how it closes), as a few set-based
+statements whatever the batch size: one read of the stored versions of the batch's ids; new
+dossiers and status events by COPY on PostgreSQL (executemany on SQLite); newer versions by
+one version-guarded INSERT ... ON CONFLICT DO UPDATE; quarantine upserts; the cursor and the
+run counters. No per-row round trips. A columnar batch
 (`write_frame_batch`) does the same from a polars frame, by binary COPY from Arrow.
 
 The package's modules: `registry` (opening it, digest), `batches` (one batch's writes),
@@ -15,6 +16,7 @@ The package's modules: `registry` (opening it, digest), `batches` (one batch's w
 from __future__ import annotations
 
 from dossierhub.store.batches import (
+    BatchContext,
     BatchCounts,
     holds_dossiers,
     log,
@@ -56,6 +58,7 @@ from dossierhub.store.runs import (
 __all__ = [
     "QUARANTINE_KEY_LENGTH",
     "SUPPORTED",
+    "BatchContext",
     "BatchCounts",
     "Rejection",
     "SyncLock",

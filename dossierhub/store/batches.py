@@ -56,19 +56,33 @@ class BatchCounts:
     quarantined: int
 
 
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    """What a batch belongs to and what it closes with, whichever way its rows are written.
+
+    The batch's rows are of `source_system`; it saves `cursor` (None: none to save) as the
+    cursor of `partition`, and adds its counts to run `run_id` (None: no run, as for a
+    quarantine retry). `read` is how many rows the source delivered, repeats included (None:
+    the batch's records and rejections). `settles` are the quarantine key prefixes the batch
+    resolves (see `connectors.base.Batch`). `overwrite` and `fresh`: see `write_batch`.
+    """
+
+    source_system: str
+    cursor: Cursor | None = None
+    partition: str = ""
+    run_id: int | None = None
+    read: int | None = None
+    settles: Sequence[str] = ()
+    overwrite: bool = False
+    fresh: bool = False
+
+
 def write_batch(
     conn: Connection,
     *,
-    source_system: str,
+    context: BatchContext,
     records: Sequence[DossierRecord],
     rejections: Sequence[Rejection] = (),
-    cursor: Cursor | None = None,
-    partition: str = "",
-    run_id: int | None = None,
-    read: int | None = None,
-    settles: Sequence[str] = (),
-    overwrite: bool = False,
-    fresh: bool = False,
 ) -> BatchCounts:
     """Apply one batch inside the caller's transaction and return what it changed.
 
@@ -76,43 +90,44 @@ def write_batch(
     the stored version, and otherwise left alone; each new dossier and each status change of
     a newer version appends a status event. Rejections are upserted into quarantine; loaded
     records resolve their quarantine entries, and so do the entries under the key prefixes
-    the batch `settles` (see `connectors.base.Batch`). The link keys of the cases the batch
-    touches or leaves are queued for the statistics refresh (`stats_change`). The cursor and
-    run counters move in the same transaction, so a crash leaves either all of the batch or
-    none of it.
+    the batch `settles` (see `BatchContext`). The link keys of the cases the batch touches or
+    leaves are queued for the statistics refresh (`stats_change`). The cursor and run
+    counters move in the same transaction, so a crash leaves either all of the batch or none
+    of it.
 
     The caller holds the source's sync lock, so no other writer touches these rows between
     reading their stored versions and writing; the version guard on the update holds anyway.
-    With `overwrite` (a full refresh of a source whose full read is its current state) a
-    record whose version differs from the stored one replaces it, even when dated earlier.
+    With the context's `overwrite` (a full refresh of a source whose full read is its current
+    state) a record whose version differs from the stored one replaces it, even when dated
+    earlier.
 
-    `fresh` says the registry is likely to hold none of the batch's ids (the source had no
-    dossier when the sync started): the batch is then first offered as all new, and the
-    registry's unique key, not a lookup, proves it; one id already stored undoes that attempt
-    and the batch takes the lookup path, so the outcome is the same either way.
+    The context's `fresh` says the registry is likely to hold none of the batch's ids (the
+    source had no dossier when the sync started): the batch is then first offered as all
+    new, and the registry's unique key, not a lookup, proves it; one id already stored undoes
+    that attempt and the batch takes the lookup path, so the outcome is the same either way.
     """
     stamp = now()
-    latest: dict[str, DossierRecord] = {}
-    for record in records:  # a source may repeat an id in one page; keep its newest version
-        kept = latest.get(record.source_id)
-        if kept is None or record.source_updated_at >= kept.source_updated_at:
-            latest[record.source_id] = record
-    written = _write_records(
-        conn, source_system, list(latest.values()), stamp, run_id, overwrite=overwrite, fresh=fresh
-    )
+    latest = _latest(records)
+    written = _write_records(conn, context, list(latest.values()), stamp)
     return _close_batch(
         conn,
-        source_system=source_system,
+        context,
         loaded=list(latest),
         written=written,
         rejections=rejections,
-        cursor=cursor,
-        partition=partition,
-        run_id=run_id,
-        read=len(records) + len(rejections) if read is None else read,
-        settles=settles,
+        rows=len(records) + len(rejections),
         stamp=stamp,
     )
+
+
+def _latest(records: Sequence[DossierRecord]) -> dict[str, DossierRecord]:
+    """The newest version of each id: a source may repeat an id in one page."""
+    latest: dict[str, DossierRecord] = {}
+    for record in records:
+        kept = latest.get(record.source_id)
+        if kept is None or record.source_updated_at >= kept.source_updated_at:
+            latest[record.source_id] = record
+    return latest
 
 
 class _Written(NamedTuple):
@@ -128,21 +143,14 @@ class _Written(NamedTuple):
 
 
 def _write_records(
-    conn: Connection,
-    source_system: str,
-    records: list[DossierRecord],
-    stamp: datetime,
-    run_id: int | None,
-    *,
-    overwrite: bool,
-    fresh: bool,
+    conn: Connection, context: BatchContext, records: list[DossierRecord], stamp: datetime
 ) -> _Written:
     """New dossiers, newer versions, their status events and the cases to refresh, for
     records with distinct ids (see `write_batch`)."""
-    inserted = fresh and _insert_if_all_new(conn, records, stamp)
-    stored = (
-        {} if inserted else _stored_versions(conn, source_system, [r.source_id for r in records])
-    )
+    run_id, overwrite = context.run_id, context.overwrite
+    inserted = context.fresh and _insert_if_all_new(conn, records, stamp)
+    ids = [r.source_id for r in records]
+    stored = {} if inserted else _stored_versions(conn, context.source_system, ids)
     new: list[DossierRecord] = []
     newer: list[DossierRecord] = []
     events: list[tuple[Any, ...]] = []
@@ -171,28 +179,28 @@ def _write_records(
 
 def _close_batch(
     conn: Connection,
+    context: BatchContext,
     *,
-    source_system: str,
     loaded: list[str],
     written: _Written,
     rejections: Sequence[Rejection],
-    cursor: Cursor | None,
-    partition: str,
-    run_id: int | None,
-    read: int,
-    settles: Sequence[str],
+    rows: int,
     stamp: datetime,
 ) -> BatchCounts:
     """The rest of a batch once its dossiers are written: quarantine resolved, settled and
-    upserted, the cursor saved and the run's counters moved."""
+    upserted, the cursor saved and the run's counters moved. `rows` is the batch's rows
+    and rejections, counted as read unless the context says how many were read."""
+    source_system, cursor, run_id = context.source_system, context.cursor, context.run_id
     if loaded:
         _resolve_quarantine(conn, source_system, loaded, stamp)
-    for prefix in settles:  # before the batch's own rejections: a line still bad stays held
+    # Settled before the batch's own rejections: a line still bad stays held.
+    for prefix in context.settles:
         _settle_quarantine(conn, source_system, prefix, stamp)
     quarantined = _quarantine(conn, source_system, rejections, run_id, stamp)
+    read = rows if context.read is None else context.read
     counts = BatchCounts(read, *written, quarantined=quarantined)
     if cursor is not None:
-        _save_cursor(conn, source_system, partition, cursor, run_id, stamp)
+        _save_cursor(conn, source_system, context.partition, cursor, run_id, stamp)
     if run_id is not None:
         conn.execute(
             update(sync_run)

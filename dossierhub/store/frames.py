@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -15,12 +16,13 @@ from sqlalchemy import (
     Table,
 )
 
-from connectors.base import Cursor
 from dossierhub.store.batches import (
     _DOSSIER_COLUMNS,
     _EVENT_COLUMNS,
+    BatchContext,
     BatchCounts,
     _close_batch,
+    _latest,
     _queue_changes,
     _stored_versions,
     _write_records,
@@ -42,17 +44,10 @@ from models.tables import (
 def write_frame_batch(
     conn: Connection,
     *,
-    source_system: str,
+    context: BatchContext,
     frame: Any,
     records: Sequence[DossierRecord] = (),
     rejections: Sequence[Rejection] = (),
-    cursor: Cursor | None = None,
-    partition: str = "",
-    run_id: int | None = None,
-    read: int | None = None,
-    settles: Sequence[str] = (),
-    overwrite: bool = False,
-    fresh: bool = False,
 ) -> BatchCounts:
     """`write_batch` for a columnar batch: `frame` holds checked canonical rows (a polars
     frame of `models.frame.check`'s ok rows, ids distinct and none among `records`), written
@@ -66,43 +61,22 @@ def write_frame_batch(
     """
     from models import frame as rules
 
-    read = len(frame) + len(records) + len(rejections) if read is None else read
     if conn.dialect.name != "postgresql" or not _arrow_copy_available():
-        return write_batch(
-            conn,
-            source_system=source_system,
-            records=[*rules.records(frame), *records],
-            rejections=rejections,
-            cursor=cursor,
-            partition=partition,
-            run_id=run_id,
-            read=read,
-            settles=settles,
-            overwrite=overwrite,
-            fresh=fresh,
-        )
+        records = [*rules.records(frame), *records]
+        return write_batch(conn, context=context, records=records, rejections=rejections)
     stamp = now()
-    written = _write_frame(conn, source_system, frame, stamp, run_id, overwrite, fresh)
-    latest: dict[str, DossierRecord] = {}
-    for record in records:
-        kept = latest.get(record.source_id)
-        if kept is None or record.source_updated_at >= kept.source_updated_at:
-            latest[record.source_id] = record
-    fresh = fresh and written.updated == written.unchanged == 0
-    written += _write_records(
-        conn, source_system, list(latest.values()), stamp, run_id, overwrite=overwrite, fresh=fresh
-    )
+    written = _write_frame(conn, context, frame, stamp)
+    latest = _latest(records)
+    # Still a first load for the records only if the frame found none of its ids stored.
+    fresh = context.fresh and written.updated == written.unchanged == 0
+    written += _write_records(conn, replace(context, fresh=fresh), list(latest.values()), stamp)
     return _close_batch(
         conn,
-        source_system=source_system,
+        context,
         loaded=[*frame.get_column("source_id").to_list(), *latest],
         written=written,
         rejections=rejections,
-        cursor=cursor,
-        partition=partition,
-        run_id=run_id,
-        read=read,
-        settles=settles,
+        rows=len(frame) + len(records) + len(rejections),
         stamp=stamp,
     )
 
@@ -120,17 +94,11 @@ def _arrow_copy_available() -> bool:
     return True
 
 
-def _write_frame(
-    conn: Connection,
-    source_system: str,
-    frame: Any,
-    stamp: datetime,
-    run_id: int | None,
-    overwrite: bool,
-    fresh: bool,
-) -> _Written:
+def _write_frame(conn: Connection, context: BatchContext, frame: Any, stamp: datetime) -> _Written:
     """The frame's dossiers, their events and cases, as `_write_records` writes records."""
     import polars as pl
+
+    overwrite = context.overwrite
 
     if frame.is_empty():
         return _Written()
@@ -139,11 +107,12 @@ def _write_frame(
         last_changed_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC")),
     )
     key = _link_key_expr("national_dossier_code", "dossier_code")
-    if fresh and _copy_frame_if_all_new(conn, rows):
+    if context.fresh and _copy_frame_if_all_new(conn, rows):
         new, newer = rows, rows.clear()
         stored_status = pl.lit(None, dtype=pl.Int16)
     else:
-        stored = _stored_frame(conn, source_system, rows.get_column("source_id").to_list())
+        ids = rows.get_column("source_id").to_list()
+        stored = _stored_frame(conn, context.source_system, ids)
         joined = rows.join(stored, on="source_id", how="left")
         known = pl.col("stored_updated_at").is_not_null()
         incoming, held = pl.col("source_updated_at"), pl.col("stored_updated_at")
@@ -159,7 +128,7 @@ def _write_frame(
         "status_to": pl.col("status"),
         "status_raw": pl.col("status_raw"),
         "changed_at": pl.col("source_updated_at"),
-        "run_id": pl.lit(run_id, dtype=pl.Int64),
+        "run_id": pl.lit(context.run_id, dtype=pl.Int64),
     }
     events = pl.concat(
         [

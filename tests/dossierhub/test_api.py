@@ -74,10 +74,9 @@ def seed(engine: Engine) -> None:
             )
             store.write_batch(
                 conn,
-                source_system=name,
+                context=store.BatchContext(name, run_id=run),
                 records=[r for r in records if r.source_system == name],
                 rejections=[rejected] if name == "tax" else [],
-                run_id=run,
             )
             store.finish_run(conn, run_id=run, status="succeeded")
     with engine.begin() as conn:
@@ -626,7 +625,7 @@ def test_statistics_are_served_as_last_refreshed_and_say_when(registry: Engine) 
         before = client.get(f"{V1}/indicators", params={"period": "2026"}, headers=headers).json()
         late = record("tax", "T5", received_at=datetime(2026, 3, 2, 9), channel="online")
         with registry.begin() as conn:
-            store.write_batch(conn, source_system="tax", records=[late])
+            store.write_batch(conn, context=store.BatchContext("tax"), records=[late])
         unchanged = client.get(f"{V1}/indicators", params={"period": "2026"}, headers=headers)
         assert unchanged.json()["rows"][0]["received"] == before["rows"][0]["received"] == 6
         stats.refresh(registry)

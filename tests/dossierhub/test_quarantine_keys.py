@@ -17,7 +17,9 @@ def test_ids_longer_than_the_key_column_stay_distinct_entries(registry: Engine) 
         store.Rejection(RawRecord(i, {"id": i}), [Reason("record", "bad", "bad")]) for i in ids
     ]
     with registry.begin() as conn:
-        store.write_batch(conn, source_system="tax", records=[], rejections=rejections)
+        store.write_batch(
+            conn, context=store.BatchContext("tax"), records=[], rejections=rejections
+        )
         keys = conn.execute(select(quarantine.c.source_id, quarantine.c.payload)).all()
     assert len(keys) == 3
     assert all(len(key) <= store.QUARANTINE_KEY_LENGTH for key, _ in keys)

@@ -32,7 +32,7 @@ def quarantine_some(engine: Engine) -> None:
         for source, entries in batches.items():
             store.write_batch(
                 conn,
-                source_system=source,
+                context=store.BatchContext(source),
                 records=[],
                 rejections=[
                     store.Rejection(raw=RawRecord(key, {"MA_HS": key}), reasons=[reason])
@@ -67,6 +67,21 @@ def test_quarantine_entries_come_in_pages_and_say_how_many_there_are_in_all(
     assert first.entries[0].reasons == [
         {"field": LATE.field, "code": LATE.code, "message": LATE.message}
     ]
+
+
+def test_quarantined_records_are_a_sources_held_payloads_oldest_first(registry: Engine) -> None:
+    quarantine_some(registry)
+    with registry.connect() as conn:
+        held = reads.quarantined_records(conn, source="tax")
+        listing = reads.quarantine_entries(conn, include_resolved=True)
+        ids = {e.source_id: e.id for e in listing.entries}
+        chosen = reads.quarantined_records(conn, source="tax", ids=[ids["T3"], ids["T1"]])
+        resolved_or_other = reads.quarantined_records(
+            conn, source="tax", ids=[ids["T4"], ids["L1"]]
+        )
+    assert held == [RawRecord(key, {"MA_HS": key}) for key in ("T1", "T2", "T3")]
+    assert [raw.source_id for raw in chosen] == ["T1", "T3"]
+    assert resolved_or_other == []
 
 
 def test_local_time_is_written_beside_each_utc_time_of_a_message() -> None:

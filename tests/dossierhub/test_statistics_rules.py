@@ -48,7 +48,7 @@ def load(engine: Engine, *records: DossierRecord) -> None:
         with engine.begin() as conn:
             store.write_batch(
                 conn,
-                source_system=source,
+                context=store.BatchContext(source),
                 records=[r for r in records if r.source_system == source],
             )
     stats.refresh(engine)

@@ -132,7 +132,7 @@ def province(registry: Engine) -> Engine:
         with registry.begin() as conn:
             store.write_batch(
                 conn,
-                source_system=source,
+                context=store.BatchContext(source),
                 records=[r for r in SCENARIO if r.source_system == source],
             )
     stats.refresh(registry)
@@ -227,7 +227,7 @@ def t2_resolved_late() -> DossierRecord:
 def test_refresh_touches_only_changed_days_and_repeats_harmlessly(province: Engine) -> None:
     assert stats.refresh(province) == stats.RefreshResult(0, 0)
     with province.begin() as conn:
-        store.write_batch(conn, source_system="tax", records=[t2_resolved_late()])
+        store.write_batch(conn, context=store.BatchContext("tax"), records=[t2_resolved_late()])
     result = stats.refresh(province)
     assert result.cases == 1 and result.days == 2  # its receipt day and its finishing day
     feb = one(province, "2026-02")
@@ -251,7 +251,7 @@ def test_a_dossier_that_learns_its_national_code_leaves_its_old_case(province: E
         source_updated_at=datetime(2026, 3, 2),
     )
     with province.begin() as conn:
-        store.write_batch(conn, source_system="tax", records=[linked])
+        store.write_batch(conn, context=store.BatchContext("tax"), records=[linked])
     stats.refresh(province)
     with province.connect() as conn:
         keys = set(conn.execute(select(dossier_case.c.case_key)).scalars())
@@ -322,9 +322,9 @@ def test_a_batch_committing_after_a_refresh_began_is_counted_by_the_next_refresh
     try:
         with registry.connect() as late:
             late_batch = late.begin()
-            store.write_batch(late, source_system="land", records=land)
+            store.write_batch(late, context=store.BatchContext("land"), records=land)
             with registry.begin() as conn:
-                store.write_batch(conn, source_system="tax", records=tax)
+                store.write_batch(conn, context=store.BatchContext("tax"), records=tax)
             assert stats.refresh(registry).cases == 150  # Land is not committed yet
             late_batch.commit()
         assert stats.refresh(registry).cases == 150
@@ -345,7 +345,7 @@ def test_two_refreshes_at_once_on_postgresql_run_one_after_the_other(pg_url: str
         for i in range(3000)
     ]
     with registry.begin() as conn:
-        store.write_batch(conn, source_system="tax", records=records)
+        store.write_batch(conn, context=store.BatchContext("tax"), records=records)
     start = threading.Barrier(2)
     results: list[stats.RefreshResult] = []
     failures: list[BaseException] = []

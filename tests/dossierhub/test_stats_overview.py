@@ -52,7 +52,7 @@ def province(registry: Engine) -> Engine:
         with registry.begin() as conn:
             store.write_batch(
                 conn,
-                source_system=source,
+                context=store.BatchContext(source),
                 records=[r for r in [*SCENARIO, extra] if r.source_system == source],
             )
     stats.refresh(registry)
@@ -174,7 +174,7 @@ def test_every_refresh_keeps_the_overview_equal_to_the_monthly_rollup_folded(
     assert overview_rows(province) == monthly_folded(province) != []
     # T2 resolved in February: its January receipt row and a new February row change.
     with province.begin() as conn:
-        store.write_batch(conn, source_system="tax", records=[t2_resolved_late()])
+        store.write_batch(conn, context=store.BatchContext("tax"), records=[t2_resolved_late()])
     assert stats.refresh(province).cases == 1
     assert overview_rows(province) == monthly_folded(province)
     with province.connect() as conn:

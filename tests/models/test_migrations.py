@@ -49,7 +49,7 @@ def test_upgrade_to_0004_empties_the_statistics_for_a_rebuild(registry: Engine) 
         }
     )
     with registry.begin() as conn:  # written by today's code, then the schema taken back
-        store.write_batch(conn, source_system="tax", records=[refused])
+        store.write_batch(conn, context=store.BatchContext("tax"), records=[refused])
     migrate.downgrade(registry, "0003")
     assert migrate.current_revision(registry) == "0003"
     with registry.begin() as conn:  # a case and a watermark as the 0003 refresh left them
@@ -90,7 +90,7 @@ def test_upgrade_to_0007_fills_the_overview_from_the_monthly_rollup(registry: En
         with registry.begin() as conn:
             store.write_batch(
                 conn,
-                source_system=source,
+                context=store.BatchContext(source),
                 records=[r for r in SCENARIO if r.source_system == source],
             )
     stats.refresh(registry)
@@ -131,7 +131,7 @@ def test_0008_collates_the_identifier_columns_c_on_postgresql_and_back(registry:
         }
     )
     with registry.begin() as conn:
-        store.write_batch(conn, source_system="tax", records=[record])
+        store.write_batch(conn, context=store.BatchContext("tax"), records=[record])
         before = store.digest(conn)
 
     def collations() -> dict[str, str | None]:
@@ -158,5 +158,5 @@ def test_0008_collates_the_identifier_columns_c_on_postgresql_and_back(registry:
     with registry.begin() as conn:
         assert store.digest(conn) == before
         # the unique key still holds after its index was rebuilt
-        counts = store.write_batch(conn, source_system="tax", records=[record])
+        counts = store.write_batch(conn, context=store.BatchContext("tax"), records=[record])
     assert (counts.inserted, counts.unchanged) == (0, 1)

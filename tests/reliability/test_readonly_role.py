@@ -52,7 +52,7 @@ def test_api_queries_run_and_writes_are_refused_on_the_read_only_role(
         with writer.begin() as conn:
             store.write_batch(
                 conn,
-                source_system=source,
+                context=store.BatchContext(source),
                 records=[r for r in SCENARIO if r.source_system == source],
             )
     stats.refresh(writer)
