@@ -159,6 +159,7 @@ def sync_source(
             pending: Future[None] | None = None
 
             next_analyze = 1000
+            lookups_analyzed = True  # whether dossier's statistics kept up with the run
             # A full read of a table or an API is the source's current state: it wins, also
             # where the source dated a change backwards (the version guard alone would keep
             # the registry's later-dated copy forever).
@@ -169,7 +170,7 @@ def sync_source(
             )
 
             def write(mapped: Mapped, batch: Batch | ArrowBatch) -> None:
-                nonlocal next_analyze, fresh
+                nonlocal next_analyze, fresh, lookups_analyzed
                 context = replace(
                     run_context,
                     cursor=batch.cursor,
@@ -192,11 +193,16 @@ def sync_source(
                 result.add(counts)
                 if batch.cursor is not None:
                     result.cursor_after = batch.cursor
-                if result.inserted >= next_analyze:
+                grown = result.inserted >= next_analyze
+                if grown or not (fresh or lookups_analyzed):
                     # A bulk load outgrows the planner's statistics; refresh them as the
-                    # table grows tenfold, so batch lookups keep using the indexes.
-                    store.analyze(engine)
-                    next_analyze *= 10
+                    # table grows tenfold, so batch lookups keep using the indexes. While
+                    # the load is fresh no batch looks dossiers up: their statistics wait
+                    # until one does.
+                    store.analyze(engine, lookups=not fresh)
+                    lookups_analyzed = not fresh
+                    while result.inserted >= next_analyze:
+                        next_analyze *= 10
 
             def settle() -> None:
                 nonlocal pending

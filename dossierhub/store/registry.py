@@ -128,19 +128,22 @@ def connection_lost(
 _first_line = first_line  # the masked first line of an error, for messages
 
 
-def analyze(engine: Engine) -> None:
+def analyze(engine: Engine, *, lookups: bool = True) -> None:
     """Refresh the planner's statistics of the tables a sync reads as it writes (PostgreSQL
     only), so batch lookups keep using their indexes as a bulk load grows them.
 
-    `dossier` (stored versions) and `quarantine` (the resolution UPDATE: without statistics
-    it scans the source's unresolved entries instead of probing the unique key, 20x slower).
-    The events table, the largest after `dossier`, is left to autovacuum: the sync never reads
-    it, and the status-history query keeps its index without statistics.
+    `quarantine` (the resolution UPDATE: without statistics it scans the source's unresolved
+    entries instead of probing the unique key, 20x slower) and, with `lookups`, `dossier`
+    (the stored-version lookup). A first load skips that lookup, so it leaves out `dossier`,
+    the costly one to sample. The events table, the largest after `dossier`, is left to
+    autovacuum: the sync never reads it, and the status-history query keeps its index
+    without statistics.
     """
     if engine.dialect.name != "postgresql":
         return
+    tables = "dossier, quarantine" if lookups else "quarantine"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE dossier, quarantine")
+        conn.exec_driver_sql(f"ANALYZE {tables}")
 
 
 def digest(conn: Connection, *, source_system: str | None = None, history: bool = True) -> str:

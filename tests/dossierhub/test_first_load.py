@@ -71,6 +71,30 @@ def test_an_id_read_twice_in_a_first_load_ends_as_a_clean_run(registry: Engine) 
         assert store.digest(conn, history=False) == loaded
 
 
+def test_a_first_load_leaves_the_dossier_statistics_until_a_batch_looks_up(
+    pg_url: str,
+) -> None:
+    """Sampling `dossier` is the costly part of ANALYZE, and a fresh load never looks a
+    dossier up: its growth steps refresh only quarantine's statistics (the resolution
+    UPDATE reads it), and `dossier`'s wait until a batch finds an id already stored."""
+    registry = store.open_registry(pg_url)
+    migrate.upgrade(registry)
+    statements = _statements(registry)
+    rows = [native(i) for i in range(1200)]
+    changed = native(3, status=9, version=999_999)  # sorts last: the last batch looks up
+    result = sync_source(registry, connector([*rows, changed], batch_size=200))
+    assert (result.inserted, result.updated) == (1200, 1)
+    analyzed = [s for s in statements if s.startswith("ANALYZE")]
+    assert analyzed == ["ANALYZE quarantine", "ANALYZE dossier, quarantine"]
+
+    statements.clear()  # not fresh from the start: each growth step samples both
+    more = [native(i) for i in range(1200, 2400)]
+    again = sync_source(registry, connector(more, batch_size=600), full_refresh=True)
+    assert again.inserted == 1200
+    assert [s for s in statements if s.startswith("ANALYZE")] == ["ANALYZE dossier, quarantine"]
+    registry.dispose()
+
+
 def test_analyze_leaves_the_events_table_to_autovacuum(pg_url: str) -> None:
     registry = store.open_registry(pg_url)
     migrate.upgrade(registry)
