@@ -8,8 +8,8 @@ but without the secret key the digest cannot be reversed by trying every possibl
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 
 from pydantic import SecretStr
 
@@ -21,7 +21,7 @@ DEMO_HASH_KEY = "dossierhub-demo-key-not-for-production"
 
 class IdentifierHasher:
     def __init__(self, key: SecretStr) -> None:
-        self._key = key.get_secret_value().encode()
+        self._digest = _hmac_sha256(key.get_secret_value().encode())
 
     def hash(self, identifier: object) -> str | None:
         """The keyed hash of an identifier, normalised (digits and letters only, upper case)."""
@@ -30,29 +30,48 @@ class IdentifierHasher:
         normalised = _normalised(identifier)
         if not normalised:
             return None
-        return hmac.digest(self._key, normalised.encode(), "sha256").hex()
+        return self._digest(normalised.encode())
 
     def hash_many(self, identifiers: Iterable[object]) -> list[str | None]:
         """`hash()` of each identifier, in order, computing each distinct value once.
 
         The columnar sync hashes a whole column at a time: an applicant with many dossiers
-        costs one HMAC, and the one-shot `hmac.digest` skips building an HMAC object.
+        costs one HMAC.
         """
         # Keyed by type too: 1 and True are equal, but str() tells them apart.
         values = [(value.__class__, value) for value in identifiers]
         done: dict[tuple[type, object], str | None] = {}
-        key = self._key
+        digest = self._digest
         for typed in values:
             if typed not in done:
                 value = typed[1]
                 normalised = None if value is None else _normalised(value)
-                done[typed] = (
-                    hmac.digest(key, normalised.encode(), "sha256").hex() if normalised else None
-                )
+                done[typed] = digest(normalised.encode()) if normalised else None
         return [done[typed] for typed in values]
 
     def __repr__(self) -> str:
         return "IdentifierHasher(key=**********)"
+
+
+def _hmac_sha256(key: bytes) -> Callable[[bytes], str]:
+    """HMAC-SHA256 under `key` (RFC 2104), as a hex digest, with the key's two padded blocks
+    hashed once: each identifier then costs two copies of a SHA-256 state, about a quarter of
+    what `hmac.digest` costs per call (it sets the key up again every time)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key)).copy
+    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key)).copy
+
+    def digest(message: bytes) -> str:
+        state = inner()
+        state.update(message)
+        done = outer()
+        done.update(state.digest())
+        return done.hexdigest()
+
+    return digest
 
 
 def _normalised(identifier: object) -> str:
