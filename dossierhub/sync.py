@@ -68,6 +68,7 @@ class Mapped:
     records: list[DossierRecord] = field(default_factory=list)
     rejections: list[store.Rejection] = field(default_factory=list)
     frame: Any = None  # a columnar batch's checked rows (polars), written from Arrow
+    encoded: store.NewFrame | None = None  # the frame encoded ahead for a first load
 
 
 def map_records(connector: Connector, raws: list[RawRecord]) -> Mapped:
@@ -184,7 +185,9 @@ def sync_source(
                     write_rows = (
                         store.write_batch
                         if mapped.frame is None
-                        else functools.partial(store.write_frame_batch, frame=mapped.frame)
+                        else functools.partial(
+                            store.write_frame_batch, frame=mapped.frame, encoded=mapped.encoded
+                        )
                     )
                     counts = write_rows(
                         conn, context=context, records=mapped.records, rejections=mapped.rejections
@@ -215,6 +218,10 @@ def sync_source(
             try:
                 # Columnar when the connector offers it (dossierhub/columnar.py), else row by row.
                 for mapped, batch in columnar.mapped_batches(connector, cursor):
+                    if mapped.frame is not None and fresh:
+                        # Encoded here while the previous batch is written: the writer,
+                        # the slowest stage, then only sends it.
+                        mapped.encoded = store.encode_new_frame(engine, mapped.frame, run_id=run_id)
                     settle()
                     pending = writer.submit(write, mapped, batch)
                 settle()

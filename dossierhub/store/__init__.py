@@ -23,6 +23,8 @@ from dossierhub.store.batches import (
     write_batch,
 )
 from dossierhub.store.frames import (
+    NewFrame,
+    encode_new_frame,
     write_frame_batch,
 )
 from dossierhub.store.locks import (
@@ -60,11 +62,13 @@ __all__ = [
     "SUPPORTED",
     "BatchContext",
     "BatchCounts",
+    "NewFrame",
     "Rejection",
     "SyncLock",
     "analyze",
     "connection_lost",
     "digest",
+    "encode_new_frame",
     "ensure_ready",
     "finish_run",
     "holder_id",

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import psycopg.errors
-from sqlalchemy import (
-    Connection,
-    Table,
-)
+from sqlalchemy import Connection, Engine, Table
 
 from dossierhub.store.batches import (
     _DOSSIER_COLUMNS,
@@ -48,6 +45,7 @@ def write_frame_batch(
     frame: Any,
     records: Sequence[DossierRecord] = (),
     rejections: Sequence[Rejection] = (),
+    encoded: NewFrame | None = None,
 ) -> BatchCounts:
     """`write_batch` for a columnar batch: `frame` holds checked canonical rows (a polars
     frame of `models.frame.check`'s ok rows, ids distinct and none among `records`), written
@@ -58,14 +56,17 @@ def write_frame_batch(
     staged and upserted by one version-guarded INSERT ... SELECT ... ON CONFLICT, so no
     per-row Python object is built for the frame's rows. On SQLite the frame's rows become
     records and go through `write_batch`.
+
+    `encoded` is the frame already encoded as new dossiers (`encode_new_frame`, done while
+    the previous batch was written); a first load then only sends it, stamped with its time.
     """
     from models import frame as rules
 
     if conn.dialect.name != "postgresql" or not _arrow_copy_available():
         records = [*rules.records(frame), *records]
         return write_batch(conn, context=context, records=records, rejections=rejections)
-    stamp = now()
-    written = _write_frame(conn, context, frame, stamp)
+    stamp = now() if encoded is None else encoded.stamp
+    written = _write_frame(conn, context, frame, stamp, encoded)
     latest = _latest(records)
     # Still a first load for the records only if the frame found none of its ids stored.
     fresh = context.fresh and written.updated == written.unchanged == 0
@@ -81,6 +82,28 @@ def write_frame_batch(
     )
 
 
+@dataclass(frozen=True)
+class NewFrame:
+    """A frame's rows encoded as new dossiers: binary COPY payloads of the dossiers and of
+    their first status events, the cases they open, and the time stamped on them."""
+
+    stamp: datetime
+    dossiers: bytes
+    events: bytes
+    cases: set[str]
+
+
+def encode_new_frame(engine: Engine, frame: Any, *, run_id: int | None) -> NewFrame | None:
+    """The frame encoded for a first load (`write_frame_batch`'s `encoded`), or None where
+    the frame is written otherwise (not PostgreSQL, no pgpq, no rows).
+
+    The sync calls it while the previous batch is being written, so during a first load the
+    writer, the sync's slowest stage, only sends bytes: stamping and encoding are done."""
+    if engine.dialect.name != "postgresql" or frame.is_empty() or not _arrow_copy_available():
+        return None
+    return _encode_new(frame, now(), run_id)
+
+
 @functools.cache
 def _arrow_copy_available() -> bool:
     try:
@@ -94,58 +117,91 @@ def _arrow_copy_available() -> bool:
     return True
 
 
-def _write_frame(conn: Connection, context: BatchContext, frame: Any, stamp: datetime) -> _Written:
+def _write_frame(
+    conn: Connection,
+    context: BatchContext,
+    frame: Any,
+    stamp: datetime,
+    encoded: NewFrame | None = None,
+) -> _Written:
     """The frame's dossiers, their events and cases, as `_write_records` writes records."""
     import polars as pl
 
-    overwrite = context.overwrite
-
     if frame.is_empty():
         return _Written()
-    rows = frame.select(CANONICAL_COLUMNS).with_columns(
-        first_seen_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC")),
-        last_changed_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC")),
-    )
-    key = _link_key_expr("national_dossier_code", "dossier_code")
-    if context.fresh and _copy_frame_if_all_new(conn, rows):
-        new, newer = rows, rows.clear()
-        stored_status = pl.lit(None, dtype=pl.Int16)
-    else:
-        ids = rows.get_column("source_id").to_list()
-        stored = _stored_frame(conn, context.source_system, ids)
-        joined = rows.join(stored, on="source_id", how="left")
-        known = pl.col("stored_updated_at").is_not_null()
-        incoming, held = pl.col("source_updated_at"), pl.col("stored_updated_at")
-        moved = incoming != held if overwrite else incoming > held
-        new = joined.filter(~known)
-        newer = joined.filter(known & moved)
-        stored_status = pl.col("stored_status")
-        _copy_frame(conn, dossier, new.select(_DOSSIER_COLUMNS))
-        _upsert_frame(conn, newer.select(_DOSSIER_COLUMNS), overwrite=overwrite)
-    event = {
-        "source_system": pl.col("source_system"),
-        "source_id": pl.col("source_id"),
-        "status_to": pl.col("status"),
-        "status_raw": pl.col("status_raw"),
-        "changed_at": pl.col("source_updated_at"),
-        "run_id": pl.lit(context.run_id, dtype=pl.Int64),
-    }
+    if context.fresh:  # offered whole as new; the unique key, not a lookup, proves it
+        encoded = encoded or _encode_new(frame, stamp, context.run_id)
+        if _copy_if_all_new(conn, encoded.dossiers):
+            _send(conn, dossier_event.name, _EVENT_COLUMNS, encoded.events)
+            _queue_changes(conn, encoded.cases)
+            return _Written(len(frame), 0, 0)
+    rows = _dossier_rows(frame, stamp)
+    stored = _stored_frame(conn, context.source_system, rows.get_column("source_id").to_list())
+    joined = rows.join(stored, on="source_id", how="left")
+    known = pl.col("stored_updated_at").is_not_null()
+    incoming, held = pl.col("source_updated_at"), pl.col("stored_updated_at")
+    moved = incoming != held if context.overwrite else incoming > held
+    new = joined.filter(~known)
+    newer = joined.filter(known & moved)
+    _copy_frame(conn, dossier, new.select(_DOSSIER_COLUMNS))
+    _upsert_frame(conn, newer.select(_DOSSIER_COLUMNS), overwrite=context.overwrite)
     events = pl.concat(
         [
-            new.select(**event, status_from=pl.lit(None, dtype=pl.Int16)),
-            newer.filter(pl.col("status") != stored_status).select(
-                **event, status_from=stored_status
+            _events(new, pl.lit(None, dtype=pl.Int16), context.run_id),
+            _events(
+                newer.filter(pl.col("status") != pl.col("stored_status")),
+                pl.col("stored_status"),
+                context.run_id,
             ),
         ],
         how="vertical_relaxed",
     )
-    _copy_frame(conn, dossier_event, events.select(_EVENT_COLUMNS))
+    _copy_frame(conn, dossier_event, events)
+    key = _link_key_expr("national_dossier_code", "dossier_code")
     changed = set(new.select(key).to_series().to_list())
     if not newer.is_empty():  # a changed key leaves its old case
         changed.update(newer.select(key).to_series().to_list())
         changed.update(newer.get_column("stored_key").to_list())
     _queue_changes(conn, changed)
     return _Written(len(new), len(newer), len(rows) - len(new) - len(newer))
+
+
+def _encode_new(frame: Any, stamp: datetime, run_id: int | None) -> NewFrame:
+    import polars as pl
+
+    rows = _dossier_rows(frame, stamp)
+    key = _link_key_expr("national_dossier_code", "dossier_code")
+    return NewFrame(
+        stamp=stamp,
+        dossiers=_encode(dossier, rows),
+        events=_encode(dossier_event, _events(rows, pl.lit(None, dtype=pl.Int16), run_id)),
+        cases=set(rows.select(key).to_series().to_list()),
+    )
+
+
+def _dossier_rows(frame: Any, stamp: datetime) -> Any:
+    """The frame as `dossier` rows first seen and last changed at `stamp`."""
+    import polars as pl
+
+    return frame.select(CANONICAL_COLUMNS).with_columns(
+        first_seen_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC")),
+        last_changed_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC")),
+    )
+
+
+def _events(rows: Any, status_from: Any, run_id: int | None) -> Any:
+    """The status events of dossier rows, moved from `status_from` (an expression)."""
+    import polars as pl
+
+    return rows.select(
+        source_system=pl.col("source_system"),
+        source_id=pl.col("source_id"),
+        status_from=status_from,
+        status_to=pl.col("status"),
+        status_raw=pl.col("status_raw"),
+        changed_at=pl.col("source_updated_at"),
+        run_id=pl.lit(run_id, dtype=pl.Int64),
+    ).select(_EVENT_COLUMNS)
 
 
 def _link_key_expr(national: str, code: str) -> Any:
@@ -178,11 +234,12 @@ def _stored_frame(conn: Connection, source_system: str, source_ids: list[str]) -
     )
 
 
-def _copy_frame_if_all_new(conn: Connection, rows: Any) -> bool:
-    """`_insert_if_all_new` for a frame: COPY it whole, or nothing when an id is stored."""
+def _copy_if_all_new(conn: Connection, dossiers: bytes) -> bool:
+    """`_insert_if_all_new` for encoded dossiers: COPY them whole, or nothing when an id is
+    stored."""
     attempt = conn.begin_nested()
     try:
-        _copy_frame(conn, dossier, rows.select(_DOSSIER_COLUMNS))
+        _send(conn, dossier.name, _DOSSIER_COLUMNS, dossiers)
     except psycopg.errors.UniqueViolation:
         attempt.rollback()
         return False
@@ -213,11 +270,15 @@ def _upsert_frame(conn: Connection, rows: Any, *, overwrite: bool) -> None:
 def _copy_frame(conn: Connection, table: Table, rows: Any, *, into: str | None = None) -> None:
     """Binary COPY of a polars frame (columns named as `table`'s) on the caller's
     transaction, encoded from Arrow (pgpq) with no Python object per row."""
+    if not rows.is_empty():
+        _send(conn, into or table.name, rows.columns, _encode(table, rows))
+
+
+def _encode(table: Table, rows: Any) -> bytes:
+    """A polars frame (columns named as `table`'s) as one binary COPY stream."""
     import polars as pl
     from pgpq import ArrowToPostgresBinaryEncoder
 
-    if rows.is_empty():
-        return
     dtypes: dict[str, Any] = {
         "text": pl.String,
         "int2": pl.Int16,
@@ -234,8 +295,13 @@ def _copy_frame(conn: Connection, table: Table, rows: Any, *, into: str | None =
     for batch in typed.to_batches():
         data += encoder.write_batch(batch)
     data += encoder.finish()
+    return bytes(data)
+
+
+def _send(conn: Connection, table: str, columns: Sequence[str], data: bytes) -> None:
+    """One binary COPY stream into `table` on the caller's transaction."""
     driver = conn.connection.driver_connection
     assert driver is not None
-    statement = f"COPY {into or table.name} ({', '.join(rows.columns)}) FROM STDIN (FORMAT BINARY)"
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     with driver.cursor() as cur, cur.copy(statement) as copy:
         copy.write(data)
