@@ -8,7 +8,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     and_,
     func,
 )
@@ -51,10 +50,6 @@ def _spaced_one_stop_code(row: list[Any]) -> None:
     row[_AT["ma_ho_so_mot_cua"]] = f"000.00.31.H56 {received:%y%m%d} {9000 + row[_AT['id']] % 999}"
 
 
-def _before_received(c: Any, name: str) -> ColumnElement[bool]:
-    return and_(c[name].is_not(None), c.ngay_tiep_nhan.is_not(None), c[name] < c.ngay_tiep_nhan)
-
-
 _DEFECTS = (
     RowDefect("received_missing", _set(ngay_tiep_nhan=None), lambda c: c.ngay_tiep_nhan.is_(None)),
     RowDefect(
@@ -65,7 +60,7 @@ _DEFECTS = (
     RowDefect(
         "finished_before_received",
         _finished_early,
-        lambda c: _before_received(c, "ngay_hoan_thanh"),
+        lambda c: database.earlier(c.ngay_hoan_thanh, c.ngay_tiep_nhan),
     ),
     RowDefect(
         "malformed_procedure_code",

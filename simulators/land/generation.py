@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -47,14 +47,12 @@ from simulators.land.schema import (
 
 
 @dataclass(frozen=True)
-class Truth(common.Truth[int]):
+class Truth(common.LinkedTruth[int]):
     """What `generate` loaded; `online` counts valid rows with hinh_thuc_nop = 1."""
 
     source: ClassVar[str] = "land"
     forwarded: int = 0  # rows received at a one-stop centre (all valid)
-    forwarded_ids: tuple[int, ...] = field(default=(), repr=False)
     history: int = 0  # entries in lich_su_xu_ly
-    defect_of: dict[int, str] = field(default_factory=dict, repr=False)  # id -> defect kind
 
     def own_counts(self) -> dict[str, Any]:
         return {"forwarded": self.forwarded, "history": self.history}
@@ -89,16 +87,15 @@ def generate(
     )
     stats = _Stats()
     database.fill(url, _TABLES, _generate(rows, seed, plan, incoming, stats))
-    return Truth.of_plan(
+    return Truth.of_deal(
+        forwarded_ids,
         plan,
         rows=rows,
         kinds=DEFECT_KINDS,
         online=stats.online,
         ident=int,
         forwarded=forwarded,
-        forwarded_ids=tuple(forwarded_ids),
         history=stats.history,
-        defect_of={ident: defect.kind for ident, defect in plan.items()},
     )
 
 

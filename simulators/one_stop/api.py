@@ -93,16 +93,14 @@ class OneStopApi(DossierApi):
                 ),
             )
             latest = self._records.latest() or END
-            when = stamp(latest + timedelta(seconds=1))
-            for ident in picked:
-                record = self._by_id[ident]
-                record["TrangThaiHoSo"] = NEXT_STATUS[record["TrangThaiHoSo"]]
-                if record["TrangThaiHoSo"] == RESOLVED:
-                    record["NgayKetThuc"] = when
-                elif record["TrangThaiHoSo"] == RETURNED:
-                    record["NgayTraKetQua"] = when
-                record["NgayCapNhat"] = when
-            self._records.refresh()
+            self._move_on(
+                picked,
+                stamp(latest + timedelta(seconds=1)),
+                status="TrangThaiHoSo",
+                next_status=NEXT_STATUS,
+                stamps={RESOLVED: "NgayKetThuc", RETURNED: "NgayTraKetQua"},
+                changed="NgayCapNhat",
+            )
         return picked
 
     # -- HTTP -------------------------------------------------------------------------------

@@ -35,13 +35,11 @@ from simulators.one_stop.schema import (
 
 
 @dataclass(frozen=True)
-class Truth(common.Truth[str]):
+class Truth(common.LinkedTruth[str]):
     """What `generate` made; `online` counts valid records with KenhThucHien = 2."""
 
     source: ClassVar[str] = "one_stop"
     forwarded: dict[str, int] = field(default_factory=dict)  # per sector (all valid)
-    forwarded_ids: tuple[str, ...] = field(default=(), repr=False)
-    defect_of: dict[str, str] = field(default_factory=dict, repr=False)  # Id -> defect kind
 
     def own_counts(self) -> dict[str, Any]:
         return {"forwarded": self.forwarded}
@@ -92,15 +90,14 @@ def generate(
     records = _generate(rows, seed, incoming, plan)
     common.tie(records[:shared_updated_at], "NgayCapNhat")
     online = common.spoil(records, plan, online=lambda record: record["KenhThucHien"] == ONLINE)
-    truth = Truth.of_plan(
+    truth = Truth.of_deal(
+        forwarded_numbers,
         plan,
         rows=rows,
         kinds=DEFECT_KINDS,
         online=online,
         ident=_id,
         forwarded=counts,
-        forwarded_ids=tuple(_id(number) for number in forwarded_numbers),
-        defect_of={_id(number): defect.kind for number, defect in plan.items()},
     )
     return records, truth
 

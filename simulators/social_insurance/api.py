@@ -95,16 +95,14 @@ class SocialInsuranceApi(DossierApi):
                 can_move=lambda record: record["trangThai"] in NEXT_STATUS,
             )
             latest = self._records.latest() or END.replace(tzinfo=LOCAL)
-            when = timestamp((latest + timedelta(seconds=1)).replace(tzinfo=None))
-            for ident in picked:
-                record = self._by_id[ident]
-                record["trangThai"] = NEXT_STATUS[record["trangThai"]]
-                if record["trangThai"] == RESOLVED:
-                    record["ngayCoKetQua"] = when
-                elif record["trangThai"] == RETURNED:
-                    record["ngayTraKetQua"] = when
-                record["ngayCapNhat"] = when
-            self._records.refresh()
+            self._move_on(
+                picked,
+                timestamp((latest + timedelta(seconds=1)).replace(tzinfo=None)),
+                status="trangThai",
+                next_status=NEXT_STATUS,
+                stamps={RESOLVED: "ngayCoKetQua", RETURNED: "ngayTraKetQua"},
+                changed="ngayCapNhat",
+            )
         return picked
 
     def revoke_tokens(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -41,13 +41,11 @@ from simulators.social_insurance.schema import (
 
 
 @dataclass(frozen=True)
-class Truth(common.Truth[str]):
+class Truth(common.LinkedTruth[str]):
     """What `generate` made; `online` counts valid records with kenhNop = dienTu."""
 
     source: ClassVar[str] = "social_insurance"
     forwarded: int = 0  # records received at a one-stop centre (all valid)
-    forwarded_ids: tuple[str, ...] = field(default=(), repr=False)
-    defect_of: dict[str, str] = field(default_factory=dict, repr=False)  # id -> defect kind
 
     def own_counts(self) -> dict[str, Any]:
         return {"forwarded": self.forwarded}
@@ -86,15 +84,14 @@ def generate(
     records = _generate(rows, seed, incoming)
     common.tie(records[:shared_updated_at], "ngayCapNhat")
     online = common.spoil(records, plan, online=lambda record: record["kenhNop"] == ONLINE)
-    truth = Truth.of_plan(
+    truth = Truth.of_deal(
+        forwarded_numbers,
         plan,
         rows=rows,
         kinds=DEFECT_KINDS,
         online=online,
         ident=_id,
         forwarded=forwarded,
-        forwarded_ids=tuple(_id(number) for number in forwarded_numbers),
-        defect_of={_id(number): defect.kind for number, defect in plan.items()},
     )
     return records, truth
 

@@ -8,7 +8,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     and_,
     func,
 )
@@ -45,21 +44,17 @@ def _district(row: list[Any]) -> None:
     row[_AT["MA_DVHC"]] = DISTRICTS[row[_AT["ID"]] % len(DISTRICTS)]
 
 
-def _before_received(c: Any, name: str) -> ColumnElement[bool]:
-    return and_(c[name].is_not(None), c.NGAY_NHAN.is_not(None), c[name] < c.NGAY_NHAN)
-
-
 _DEFECTS = (
     RowDefect("received_missing", _set(NGAY_NHAN=None), lambda c: c.NGAY_NHAN.is_(None)),
     RowDefect(
         "returned_before_received",
         _shift("NGAY_TRA", -2, TRANG_THAI=RETURNED),
-        lambda c: _before_received(c, "NGAY_TRA"),
+        lambda c: database.earlier(c.NGAY_TRA, c.NGAY_NHAN),
     ),
     RowDefect(
         "due_before_received",
         _shift("NGAY_HEN_TRA", -1),
-        lambda c: _before_received(c, "NGAY_HEN_TRA"),
+        lambda c: database.earlier(c.NGAY_HEN_TRA, c.NGAY_NHAN),
     ),
     RowDefect("unknown_status", _set(TRANG_THAI=42), lambda c: c.TRANG_THAI.not_in(STATUSES)),
     RowDefect(
