@@ -26,24 +26,10 @@ atomically), `generation` (`generate` and each day's rows) and `changes` (`reiss
 
 from __future__ import annotations
 
-from simulators.finance.changes import (
-    Partial,
-    file_name,
-    redeliver,
-    reissue,
-    start_partial,
-)
-from simulators.finance.defects import (
-    DEFECT_KINDS,
-    DEFECTS,
-)
-from simulators.finance.files import (
-    Record,
-)
-from simulators.finance.generation import (
-    Truth,
-    generate,
-)
+from simulators.finance.changes import Partial, file_name, redeliver, reissue, start_partial
+from simulators.finance.defects import DEFECT_KINDS, DEFECTS
+from simulators.finance.files import Record
+from simulators.finance.generation import Truth, generate
 from simulators.finance.schema import (
     ACCEPTED,
     AWAITING_PAYMENT,

@@ -9,21 +9,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from simulators import common
-from simulators.finance.files import (
-    _parse,
-    _render,
-    _write,
-)
-from simulators.finance.generation import (
-    _day,
-    _load,
-)
-from simulators.finance.schema import (
-    NEXT_STATUS,
-    RESOLVED,
-    RETURNED,
-    TIME,
-)
+from simulators.finance.files import _parse, _render, _write
+from simulators.finance.generation import _day, _load
+from simulators.finance.schema import NEXT_STATUS, RESOLVED, RETURNED, TIME
 
 
 @dataclass(frozen=True)

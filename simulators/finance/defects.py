@@ -8,10 +8,7 @@ from datetime import datetime, timedelta
 
 from simulators import common
 from simulators.common import assign
-from simulators.finance.schema import (
-    RESOLVED,
-    TIME,
-)
+from simulators.finance.schema import RESOLVED, TIME
 
 
 @dataclass(frozen=True)

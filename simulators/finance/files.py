@@ -11,14 +11,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from simulators.finance.schema import (
-    COLUMNS,
-    CSV_TRAILER,
-    DATE,
-    XML_COUNT,
-    XML_RECORD,
-    XML_ROOT,
-)
+from simulators.finance.schema import COLUMNS, CSV_TRAILER, DATE, XML_COUNT, XML_RECORD, XML_ROOT
 
 _HOLE = "@@TenThuTuc@@"
 _NAME_AT = COLUMNS.index("TenThuTuc")

@@ -15,15 +15,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from simulators import common, scenario
-from simulators.finance.defects import (
-    _BY_KIND,
-    DEFECT_KINDS,
-    DEFECTS,
-)
-from simulators.finance.files import (
-    _render,
-    _write,
-)
+from simulators.finance.defects import _BY_KIND, DEFECT_KINDS, DEFECTS
+from simulators.finance.files import _render, _write
 from simulators.finance.schema import (
     _BY_CODE,
     _CHANNEL_OF_CODE,

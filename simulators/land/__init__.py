@@ -32,20 +32,9 @@ rows it plants), `generation` (`generate`, each dossier's walk through its statu
 
 from __future__ import annotations
 
-from simulators.land.changes import (
-    Change,
-    advance,
-    history_of,
-    repair,
-    status_of,
-)
-from simulators.land.defects import (
-    DEFECT_KINDS,
-)
-from simulators.land.generation import (
-    Truth,
-    generate,
-)
+from simulators.land.changes import Change, advance, history_of, repair, status_of
+from simulators.land.defects import DEFECT_KINDS
+from simulators.land.generation import Truth, generate
 from simulators.land.schema import (
     AGENCIES,
     APPLICANT_TYPES,

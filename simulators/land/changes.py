@@ -9,23 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import (
-    Connection,
-    bindparam,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from simulators import common, database
 from simulators.database import DOSSIER_CODE, chunks
-from simulators.land.defects import (
-    _VALID,
-)
-from simulators.land.generation import (
-    _choose,
-)
+from simulators.land.defects import _VALID
+from simulators.land.generation import _choose
 from simulators.land.schema import (
     _BY_CODE,
     _BY_NAME,

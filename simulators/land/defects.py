@@ -7,10 +7,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import (
-    and_,
-    func,
-)
+from sqlalchemy import and_, func
 
 from simulators import database
 from simulators.database import RowDefect

@@ -12,10 +12,7 @@ from typing import Any, ClassVar
 
 from simulators import common, database, scenario
 from simulators.database import RowDefect
-from simulators.land.defects import (
-    _DEFECTS,
-    DEFECT_KINDS,
-)
+from simulators.land.defects import _DEFECTS, DEFECT_KINDS
 from simulators.land.schema import (
     _BY_CODE,
     _MAX_STEPS,

@@ -32,17 +32,9 @@ malformed records it plants), `generation` (`generate`) and `api` (the service a
 
 from __future__ import annotations
 
-from simulators.one_stop.api import (
-    OneStopApi,
-    serve,
-)
-from simulators.one_stop.defects import (
-    DEFECT_KINDS,
-)
-from simulators.one_stop.generation import (
-    Truth,
-    generate,
-)
+from simulators.one_stop.api import OneStopApi, serve
+from simulators.one_stop.defects import DEFECT_KINDS
+from simulators.one_stop.generation import Truth, generate
 from simulators.one_stop.schema import (
     ACCEPTED,
     API_KEY_HEADER,

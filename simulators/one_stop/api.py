@@ -10,10 +10,7 @@ from typing import Any
 
 from simulators.common import DossierApi
 from simulators.http_server import Faults, RecordSet, Request, Response
-from simulators.one_stop.generation import (
-    Truth,
-    generate,
-)
+from simulators.one_stop.generation import Truth, generate
 from simulators.one_stop.schema import (
     API_KEY_HEADER,
     COUNT_PATH,

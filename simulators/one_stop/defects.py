@@ -6,10 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from simulators.common import Defect, Record, assign
-from simulators.one_stop.schema import (
-    parse_stamp,
-    stamp,
-)
+from simulators.one_stop.schema import parse_stamp, stamp
 
 
 def _due_before_received(record: dict[str, Any]) -> None:

@@ -12,11 +12,7 @@ from typing import Any, ClassVar
 
 from simulators import common, scenario
 from simulators.common import Defect, Record
-from simulators.one_stop.defects import (
-    _DEFECTS,
-    _DISTRICT_AFTER_REFORM,
-    DEFECT_KINDS,
-)
+from simulators.one_stop.defects import _DEFECTS, _DISTRICT_AFTER_REFORM, DEFECT_KINDS
 from simulators.one_stop.schema import (
     _OUTCOMES,
     END,

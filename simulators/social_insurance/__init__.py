@@ -33,17 +33,9 @@ malformed records it plants), `generation` (`generate`) and `api` (the service a
 
 from __future__ import annotations
 
-from simulators.social_insurance.api import (
-    SocialInsuranceApi,
-    serve,
-)
-from simulators.social_insurance.defects import (
-    DEFECT_KINDS,
-)
-from simulators.social_insurance.generation import (
-    Truth,
-    generate,
-)
+from simulators.social_insurance.api import SocialInsuranceApi, serve
+from simulators.social_insurance.defects import DEFECT_KINDS
+from simulators.social_insurance.generation import Truth, generate
 from simulators.social_insurance.schema import (
     ACCEPTED,
     CHANNELS,

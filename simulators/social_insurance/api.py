@@ -16,10 +16,7 @@ from typing import Any
 from models.localtime import LOCAL
 from simulators.common import DossierApi
 from simulators.http_server import Faults, Request, Response, error
-from simulators.social_insurance.generation import (
-    Truth,
-    generate,
-)
+from simulators.social_insurance.generation import Truth, generate
 from simulators.social_insurance.schema import (
     COUNT_PATH,
     DEMO_CLIENT_ID,

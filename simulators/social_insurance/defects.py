@@ -6,10 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from simulators.common import Defect, Record, assign
-from simulators.social_insurance.schema import (
-    CITIZEN,
-    timestamp,
-)
+from simulators.social_insurance.schema import CITIZEN, timestamp
 
 
 def _due_before_received(record: dict[str, Any]) -> None:

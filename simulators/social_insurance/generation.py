@@ -10,10 +10,7 @@ from typing import Any, ClassVar
 
 from simulators import common, scenario
 from simulators.common import Record
-from simulators.social_insurance.defects import (
-    _DEFECTS,
-    DEFECT_KINDS,
-)
+from simulators.social_insurance.defects import _DEFECTS, DEFECT_KINDS
 from simulators.social_insurance.schema import (
     _BY_NATIONAL,
     _OUTCOMES,

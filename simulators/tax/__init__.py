@@ -18,18 +18,9 @@ rows it plants), `generation` (`generate` and its row stream) and `changes` (`to
 
 from __future__ import annotations
 
-from simulators.tax.changes import (
-    repair,
-    status_of,
-    touch,
-)
-from simulators.tax.defects import (
-    DEFECT_KINDS,
-)
-from simulators.tax.generation import (
-    Truth,
-    generate,
-)
+from simulators.tax.changes import repair, status_of, touch
+from simulators.tax.defects import DEFECT_KINDS
+from simulators.tax.generation import Truth, generate
 from simulators.tax.schema import (
     ACCEPTED,
     AGENCIES,

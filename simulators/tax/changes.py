@@ -10,20 +10,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    bindparam,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
 
 from simulators import common, database
 from simulators.database import chunks
-from simulators.tax.defects import (
-    _VALID,
-)
+from simulators.tax.defects import _VALID
 from simulators.tax.schema import (
     _PROCEDURE_BY_NAME,
     _PROCEDURE_CODES,

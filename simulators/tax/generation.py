@@ -11,11 +11,7 @@ from typing import Any, ClassVar
 
 from simulators import common, database
 from simulators.database import RowDefect, chunks
-from simulators.tax.defects import (
-    _DEFECTS,
-    _DISTRICT_DEFECT,
-    DEFECT_KINDS,
-)
+from simulators.tax.defects import _DEFECTS, _DISTRICT_DEFECT, DEFECT_KINDS
 from simulators.tax.schema import (
     _AT,
     ACCEPTED,
