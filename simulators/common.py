@@ -3,9 +3,9 @@
 The simulators differ in their columns, codes, formats and defects; they share how a seeded
 data set is planned (which dossiers are forwarded, which are spoiled and how), how a dossier
 arrives, where it is handled and how it ends, the `Truth` each reports, and (for the HTTP
-systems) how the served records are kept, picked for a change and counted. Everything here
-draws from the generator it is given, in a fixed order, so a simulator's output depends only
-on its seed.
+systems) how the served records are kept, picked for a change, moved on and counted.
+Everything here draws from the generator it is given, in a fixed order, so a simulator's
+output depends only on its seed.
 """
 
 from __future__ import annotations
