@@ -33,6 +33,7 @@ malformed records it plants), `generation` (`generate`) and `api` (the service a
 
 from __future__ import annotations
 
+from models.localtime import LOCAL  # the zone of every time Social Insurance writes
 from simulators.social_insurance.api import SocialInsuranceApi, serve
 from simulators.social_insurance.defects import DEFECT_KINDS
 from simulators.social_insurance.generation import Truth, generate
@@ -102,6 +103,7 @@ __all__ = [
     "IN_PERSON",
     "IN_PROGRESS",
     "LAST",
+    "LOCAL",
     "MAX_LIMIT",
     "NEXT_STATUS",
     "OFFICES",
