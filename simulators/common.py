@@ -297,23 +297,17 @@ class LinkedTruth(Truth[Id]):
         plan: Mapping[int, Defect[Any]],
         /,
         *,
-        rows: int,
-        kinds: Sequence[str],
-        online: int,
         ident: Callable[[int], Id],
-        **own: Any,
+        **counts: Any,
     ) -> Self:
-        """`of_plan`, with the ids of the forwarded dossiers (by number, see `deal`) and each
-        spoiled id's defect."""
+        """`of_plan` (`counts` are its other arguments), with the ids of the forwarded
+        dossiers (by number, see `deal`) and each spoiled id's defect."""
         return cls.of_plan(
             plan,
-            rows=rows,
-            kinds=kinds,
-            online=online,
             ident=ident,
             forwarded_ids=tuple(ident(number) for number in forwarded_numbers),
             defect_of={ident(number): defect.kind for number, defect in plan.items()},
-            **own,
+            **counts,
         )
 
 
