@@ -3,9 +3,9 @@
 The simulators differ in their columns, codes, formats and defects; they share how a seeded
 data set is planned (which dossiers are forwarded, which are spoiled and how), how a dossier
 arrives, where it is handled and how it ends, the `Truth` each reports, and (for the HTTP
-systems) how the served records are kept, picked for a change and counted. Everything here
-draws from the generator it is given, in a fixed order, so a simulator's output depends only
-on its seed.
+systems) how the served records are kept, picked for a change, moved on and counted.
+Everything here draws from the generator it is given, in a fixed order, so a simulator's
+output depends only on its seed.
 """
 
 from __future__ import annotations
@@ -283,6 +283,34 @@ class Truth(Generic[Id]):
         return {}
 
 
+@dataclass(frozen=True)
+class LinkedTruth(Truth[Id]):
+    """The truth of a system that also receives dossiers forwarded by a one-stop centre."""
+
+    forwarded_ids: tuple[Id, ...] = field(default=(), repr=False)  # all valid
+    defect_of: dict[Id, str] = field(default_factory=dict, repr=False)  # id -> defect kind
+
+    @classmethod
+    def of_deal(
+        cls,
+        forwarded_numbers: Sequence[int],
+        plan: Mapping[int, Defect[Any]],
+        /,
+        *,
+        ident: Callable[[int], Id],
+        **counts: Any,
+    ) -> Self:
+        """`of_plan` (`counts` are its other arguments), with the ids of the forwarded
+        dossiers (by number, see `deal`) and each spoiled id's defect."""
+        return cls.of_plan(
+            plan,
+            ident=ident,
+            forwarded_ids=tuple(ident(number) for number in forwarded_numbers),
+            defect_of={ident(number): defect.kind for number, defect in plan.items()},
+            **counts,
+        )
+
+
 # -- the HTTP systems -----------------------------------------------------------------------
 class DossierApi(SimulatedApi):
     """A sector API over generated dossier records that change as the live system's do.
@@ -328,6 +356,30 @@ class DossierApi(SimulatedApi):
         return draw(
             movable, valid=self.truth.valid, share=share, rng=random.Random(seed), order=str
         )
+
+    def _move_on(
+        self,
+        picked: Iterable[str],
+        when: str,
+        *,
+        status: str,
+        next_status: Mapping[Any, Any],
+        stamps: Mapping[Any, str],
+        changed: str,
+    ) -> None:
+        """Move each picked record to its next status, as the live system would.
+
+        The record's `status` field takes its `next_status`; reaching a status that `stamps`
+        names a field for (resolved, returned) sets that field to `when`, and `changed` (the
+        last-change time) always is. The caller holds `_data`.
+        """
+        for ident in picked:
+            record = self._by_id[ident]
+            record[status] = next_status[record[status]]
+            if (stamped := stamps.get(record[status])) is not None:
+                record[stamped] = when
+            record[changed] = when
+        self._records.refresh()
 
     def _received(self, start: date, end: date, day: Callable[[Record], date | None]) -> int:
         """How many records were received on local days `start <= day < end`."""

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    and_,
     bindparam,
     create_engine,
     insert,
@@ -58,6 +59,11 @@ def assign(at: Mapping[str, int], **values: Any) -> Callable[[list[Any]], None]:
 def valid(table: Table, defects: Iterable[RowDefect]) -> ColumnElement[bool]:
     """Rows carrying none of the planted defects."""
     return not_(or_(*(defect.found(table.c) for defect in defects)))
+
+
+def earlier(column: ColumnElement[Any], than: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Rows where both times are set and `column` comes before `than` (a date before receipt)."""
+    return and_(column.is_not(None), than.is_not(None), column < than)
 
 
 @contextmanager
