@@ -57,7 +57,6 @@ class LandConnector(SqlConnector):
         *("trang_thai", "loai_nguoi_nop", "so_cccd", "le_phi", "thanh_toan_truc_tuyen"),
         *("so_giay_to", "so_giay_to_so_hoa", "ket_qua_so_hoa", "ngay_cap_nhat"),
     )
-    frame_mapping = "connectors.land_frame:land_frame"  # the columnar form of to_canonical
     updated_at_column = "ngay_cap_nhat"
     key_column = "id"
     received_column = "ngay_tiep_nhan"

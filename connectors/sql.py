@@ -26,7 +26,6 @@ writes one mapping function.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
@@ -146,9 +145,6 @@ class SqlConnector(Connector[SqlSettings]):
     updated_at_column: ClassVar[str]
     key_column: ClassVar[str]
     received_column: ClassVar[str]  # local-time column that dates a dossier, for count()
-    # "module:function" mapping an Arrow page to canonical columns (the columnar sync path),
-    # kept apart from the row mapping so the connector module needs no polars.
-    frame_mapping: ClassVar[str | None] = None
 
     def __init__(self, context: ConnectorContext) -> None:
         super().__init__(context)
@@ -236,11 +232,21 @@ class SqlConnector(Connector[SqlSettings]):
         zone = None if self._pages is None else self._pages.session_tz
         return sql_arrow.raw_records(table, key=self.key_column, session_tz=zone)
 
+    def native_rows(self, table: Any) -> list[dict[str, Any]]:
+        """An Arrow table's rows as the row reader gives them (NUMERIC as Decimal...)."""
+        zone = None if self._pages is None else self._pages.session_tz
+        return sql_arrow.native_rows(table, session_tz=zone)
+
     def to_canonical_frame(self, table: Any) -> Any:
-        if self.frame_mapping is None:
-            return super().to_canonical_frame(table)
-        module, _, function = self.frame_mapping.partition(":")
-        return getattr(importlib.import_module(module), function)(self, table)
+        """The declared mapping on the page's columns (connectors/frames.py)."""
+        from connectors.frames import mapped_frame  # polars: the optional columnar extra
+
+        return mapped_frame(self, table)
+
+    def adjust_frame(self, fields: dict[str, Any]) -> None:
+        """`adjust` on columns: change the canonical field expressions (polars) the way
+        `adjust` changes one record's fields. A connector that overrides `adjust` without
+        this beside it is read row by row."""
 
     def _queries(self) -> tuple[Any, Any, Any, Any]:
         """The keyset query (without its page bounds), its two order columns, and the query

@@ -7,13 +7,16 @@ hashed at once; one completion time (NGAY_TRA) standing for both resolution and 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from connectors.base import RawRecord
 from connectors.codes import SHARED_APPLICANT, tax_code_or_citizen_id
 from connectors.mapping import Code, Fee, FieldMapping, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
 from models.dossier import Channel, ServiceLevel, Status
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # TRANG_THAI: the Tax system's own status codes.
 _STATUS = {
@@ -51,7 +54,6 @@ class TaxConnector(SqlConnector):
         *("TRANG_THAI", "LOAI_DT", "MST", "LE_PHI", "NOP_PHI_TT", "SO_TP", "SO_TP_SO_HOA"),
         *("KQ_SO_HOA", "NGAY_CAP_NHAT"),
     )
-    frame_mapping = "connectors.tax_frame:tax_frame"  # the columnar form of to_canonical
     updated_at_column = "NGAY_CAP_NHAT"
     key_column = "ID"
     received_column = "NGAY_NHAN"
@@ -83,3 +85,9 @@ class TaxConnector(SqlConnector):
         # dossier also when it was handed over.
         if fields["finished_at"] is not None and fields.get("status") is Status.RESULT_RETURNED:
             fields["returned_at"] = fields["finished_at"]
+
+    def adjust_frame(self, fields: dict[str, pl.Expr]) -> None:
+        import polars as pl
+
+        returned = fields["status"] == Status.RESULT_RETURNED.value
+        fields["returned_at"] = pl.when(returned).then(fields["finished_at"])
