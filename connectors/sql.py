@@ -77,7 +77,7 @@ log = logging.getLogger(__name__)
 class SqlSettings(BaseModel):
     url: SecretStr
     table: str | None = None  # defaults to the connector's declared table
-    # Read, map and check whole pages as columns when the connector has a frame mapping and
+    # Read, map and check whole pages as columns when the connector declares its mapping and
     # the source is PostgreSQL (connectors/sql_arrow.py); false keeps the row-by-row path.
     columnar: bool = True
 
