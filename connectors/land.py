@@ -50,19 +50,8 @@ class LandConnector(SqlConnector):
 
     mapping_file = "connectors/land.py"
     table_name = "ho_so_dang_ky"
-    columns: ClassVar[tuple[str, ...]] = (
-        *("id", "ma_ho_so", "ma_ho_so_mot_cua", "ma_thu_tuc", "ten_thu_tuc", "linh_vuc"),
-        *("ma_don_vi_xu_ly", "ma_don_vi_tiep_nhan", "ma_dvhc", "ngay_nop", "ngay_tiep_nhan"),
-        *("ngay_hen_tra", "ngay_hoan_thanh", "ngay_tra_ket_qua", "hinh_thuc_nop", "muc_do_dvc"),
-        *("trang_thai", "loai_nguoi_nop", "so_cccd", "le_phi", "thanh_toan_truc_tuyen"),
-        *("so_giay_to", "so_giay_to_so_hoa", "ket_qua_so_hoa", "ngay_cap_nhat"),
-    )
-    updated_at_column = "ngay_cap_nhat"
     key_column = "id"
-    received_column = "ngay_tiep_nhan"
-    # The payload comes straight from the database or back from quarantine as JSON
-    # (datetimes as ISO strings): both map the same. Naive times are local and pass through;
-    # ngay_cap_nhat arrives zoned and the model converts it to UTC.
+    # ngay_cap_nhat arrives zoned (timestamptz); the model converts it to UTC.
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("ma_ho_so", "dossier_code", required="no receipt code"),
         *Value.each(ma_ho_so_mot_cua="national_dossier_code", ma_thu_tuc="procedure_code"),

@@ -121,6 +121,13 @@ class FieldMapping:
         """Every native column the mapping reads, in declaration order."""
         return tuple(column for spec in self.specs for column in spec.columns)
 
+    def column_of(self, field: str) -> str | None:
+        """The native column a one-column spec reads into canonical `field`, or None."""
+        for spec in reversed(self.specs):  # a later spec writing the field wins, as in map()
+            if getattr(spec, "field", None) == field and len(spec.columns) == 1:
+                return spec.columns[0]
+        return None
+
     @property
     def personal_fields(self) -> dict[str, str]:
         """The native fields holding personal identifiers, and the canonical field of each."""

@@ -135,16 +135,44 @@ def open_database(url: SecretStr | str, *, where: str, **options: Any) -> Engine
 
 
 class SqlConnector(Connector[SqlSettings]):
-    """Declarations a SQL connector makes; reading, paging and counting are done here."""
+    """Declarations a SQL connector makes; reading, paging and counting are done here.
+
+    A row's payload comes straight from the database or back from quarantine as JSON (times
+    as ISO text, decimals as text): a mapping must map both the same. Naive times are local
+    and pass through; the model reads them as Asia/Ho_Chi_Minh."""
 
     Settings: ClassVar[type[BaseModel]] = SqlSettings
     full_read_is_current = True  # a full read is the source's current state
     supports_partitions = True  # slices by key % n, or a hash of a text key (sql_partitions)
     table_name: ClassVar[str]
-    columns: ClassVar[tuple[str, ...]]
-    updated_at_column: ClassVar[str]
     key_column: ClassVar[str]
+    # With a declared mapping, the three below follow from it unless declared: the columns
+    # mapped to source_updated_at and received_at, and every column read (the key's and the
+    # mapping's; declare `columns` only to read more, for an `adjust`). Rows carry the
+    # columns in the table's order.
+    updated_at_column: ClassVar[str]
     received_column: ClassVar[str]  # local-time column that dates a dossier, for count()
+    columns: ClassVar[tuple[str, ...]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        mapping = cls.__dict__.get("mapping")
+        if mapping is not None:
+            for name, field in (
+                ("updated_at_column", "source_updated_at"),
+                ("received_column", "received_at"),
+            ):
+                column = mapping.column_of(field)
+                if name not in cls.__dict__ and column is not None:
+                    setattr(cls, name, column)
+            if "columns" not in cls.__dict__:
+                read = (
+                    cls.key_column,
+                    *mapping.columns,
+                    cls.updated_at_column,
+                    cls.received_column,
+                )
+                cls.columns = tuple(dict.fromkeys(read))
+        super().__init_subclass__(**kwargs)
 
     def __init__(self, context: ConnectorContext) -> None:
         super().__init__(context)
@@ -255,7 +283,7 @@ class SqlConnector(Connector[SqlSettings]):
         updated, key = table.c[self.updated_at_column], table.c[self.key_column]
         # Time columns are read as the driver gives them and converted here, one value at a
         # time: an empty string or a zero date (0000-00-00) in one row must not fail the page.
-        query = select(*(_raw(table.c[name]) for name in self.columns))
+        query = select(*(_raw(column) for column in table.c if column.name in self.columns))
         part = self.context.slice()
         # No dossier changed before 2000: an earlier value is a broken one (a zero date, an
         # empty string) that sorts before every cursor, so the keyset would only ever reach

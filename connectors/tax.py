@@ -48,18 +48,9 @@ class TaxConnector(SqlConnector):
 
     mapping_file = "connectors/tax.py"
     table_name = "tb_hoso"
-    columns: ClassVar[tuple[str, ...]] = (
-        *("ID", "MA_HS", "MA_HS_QG", "MA_TTHC", "TEN_TTHC", "LINH_VUC", "MA_CQ", "MA_DVHC"),
-        *("NGAY_NOP", "NGAY_NHAN", "NGAY_HEN_TRA", "NGAY_TRA", "KENH_NOP", "MUC_DO"),
-        *("TRANG_THAI", "LOAI_DT", "MST", "LE_PHI", "NOP_PHI_TT", "SO_TP", "SO_TP_SO_HOA"),
-        *("KQ_SO_HOA", "NGAY_CAP_NHAT"),
-    )
-    updated_at_column = "NGAY_CAP_NHAT"
     key_column = "ID"
-    received_column = "NGAY_NHAN"
-    # The payload comes straight from the database or back from quarantine as JSON (datetimes
-    # as ISO strings, decimals as strings): both map the same. Naive local times pass
-    # through; the model reads them as Asia/Ho_Chi_Minh.
+    # LE_PHI is a Decimal from the database and text back from quarantine: decimal_amount
+    # reads both.
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("MA_HS", "dossier_code", required="no receipt code"),
         *Value.each(MA_HS_QG="national_dossier_code", MA_TTHC="procedure_code"),
