@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from connectors.codes import LEGACY_SERVICE_LEVEL
+from connectors.codes import LEGACY_SERVICE_LEVEL, applicant_types, channels
 from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
-from models.dossier import ApplicantType, Channel, Status
+from models.dossier import Status
 
 # trang_thai: the Land system's own status codes.
 _STATUS = {
@@ -34,13 +34,13 @@ _STATUS = {
     "DA_TRA": Status.RESULT_RETURNED,  # đã trả kết quả
 }
 # hinh_thuc_nop counts from 0.
-_CHANNEL = {0: Channel.IN_PERSON, 1: Channel.ONLINE, 2: Channel.POSTAL}
-_APPLICANT = {
-    "CA_NHAN": ApplicantType.CITIZEN,
-    "DOANH_NGHIEP": ApplicantType.ENTERPRISE,
-    "CO_QUAN_NHA_NUOC": ApplicantType.STATE_BODY,
-    "TO_CHUC_KHAC": ApplicantType.OTHER_ORGANISATION,
-}
+_CHANNEL = channels(in_person=0, online=1, postal=2)
+_APPLICANT = applicant_types(
+    citizen="CA_NHAN",
+    enterprise="DOANH_NGHIEP",
+    state_body="CO_QUAN_NHA_NUOC",
+    other="TO_CHUC_KHAC",
+)
 # 12-digit citizen ID (CCCD) or an old 9-digit ID card (CMND).
 _CITIZEN_ID = re.compile(r"\d{12}|\d{9}")
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from connectors.base import RawRecord
-from connectors.codes import SHARED_APPLICANT, tax_code_or_citizen_id
+from connectors.codes import SHARED_APPLICANT, channels, service_levels, tax_code_or_citizen_id
 from connectors.mapping import Code, Fee, FieldMapping, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
-from models.dossier import Channel, ServiceLevel, Status
+from models.dossier import Status
 
 if TYPE_CHECKING:
     import polars as pl
@@ -31,16 +31,8 @@ _STATUS = {
     8: Status.WITHDRAWN,  # rút hồ sơ
     9: Status.STOPPED,  # dừng xử lý
 }
-_CHANNEL = {
-    "TRUC_TIEP": Channel.IN_PERSON,
-    "TRUC_TUYEN": Channel.ONLINE,
-    "BUU_CHINH": Channel.POSTAL,
-}
-_SERVICE_LEVEL = {
-    "TOAN_TRINH": ServiceLevel.FULL_ONLINE,
-    "MOT_PHAN": ServiceLevel.PARTIAL_ONLINE,
-    "KHONG": ServiceLevel.NOT_ONLINE,
-}
+_CHANNEL = channels(in_person="TRUC_TIEP", online="TRUC_TUYEN", postal="BUU_CHINH")
+_SERVICE_LEVEL = service_levels(full="TOAN_TRINH", partial="MOT_PHAN", not_online="KHONG")
 
 
 class TaxConnector(SqlConnector):
