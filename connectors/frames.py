@@ -24,6 +24,7 @@ import polars as pl
 
 from connectors.base import HASHED, Connector
 from connectors.mapping import RecordBeingMapped, Spec
+from connectors.sql_arrow import is_numeric
 from models.dossier import DossierRecord
 from models.localtime import LOCAL_OFFSET  # naive source times are local (UTC+7)
 
@@ -87,6 +88,9 @@ class ColumnPage:
         """A native value copied as it is (`Value`, a `Time` passed on): with `required`, a
         row without one does not map; with `blank`, neither does one of only spaces."""
         value = pl.col(column)
+        if is_numeric(self.table.schema.field(column)):
+            # A Decimal on the row path, text here: a row holding one takes the row path.
+            return {field: value}, value.is_null() & pl.lit(not required)
         if not required:
             return {field: value}, pl.lit(True)
         ok = value.is_not_null()
