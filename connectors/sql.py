@@ -19,8 +19,8 @@ The cursor saved with each batch is a typed, versioned keyset position (`SqlCurs
 `connectors/cursors.py`); one another connector or version wrote is refused with the fix.
 Partitions slice the table by its key (`connectors/sql_partitions.py`).
 
-A connector for one SQL system subclasses `SqlConnector`, declares its table and columns, and
-writes one mapping function.
+A connector for one SQL system subclasses `SqlConnector` and declares its table, its key and
+its mapping; the columnar sync derives its frame mapping from that (connectors/frames.py).
 """
 
 from __future__ import annotations
@@ -134,44 +134,35 @@ def open_database(url: SecretStr | str, *, where: str, **options: Any) -> Engine
         ) from None
 
 
+# Declarations a mapping makes unless declared: the column it reads into each field.
+_MAPPED_COLUMNS = {"updated_at_column": "source_updated_at", "received_column": "received_at"}
+
+
 class SqlConnector(Connector[SqlSettings]):
     """Declarations a SQL connector makes; reading, paging and counting are done here.
 
-    A row's payload comes straight from the database or back from quarantine as JSON (times
-    as ISO text, decimals as text): a mapping must map both the same. Naive times are local
-    and pass through; the model reads them as Asia/Ho_Chi_Minh."""
+    A mapping must map a row from the database and one back from quarantine as JSON (times,
+    decimals as text) the same; naive times are local (the model reads them so)."""
 
     Settings: ClassVar[type[BaseModel]] = SqlSettings
     full_read_is_current = True  # a full read is the source's current state
     supports_partitions = True  # slices by key % n, or a hash of a text key (sql_partitions)
     table_name: ClassVar[str]
     key_column: ClassVar[str]
-    # With a declared mapping, the three below follow from it unless declared: the columns
-    # mapped to source_updated_at and received_at, and every column read (the key's and the
-    # mapping's; declare `columns` only to read more, for an `adjust`). Rows carry the
-    # columns in the table's order.
+    # With a declared mapping, these follow from it (_MAPPED_COLUMNS; `columns`: the key's and
+    # the mapping's, read in the table's order) unless declared (to read more, for `adjust`).
     updated_at_column: ClassVar[str]
     received_column: ClassVar[str]  # local-time column that dates a dossier, for count()
     columns: ClassVar[tuple[str, ...]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         mapping = cls.__dict__.get("mapping")
-        if mapping is not None:
-            for name, field in (
-                ("updated_at_column", "source_updated_at"),
-                ("received_column", "received_at"),
-            ):
-                column = mapping.column_of(field)
-                if name not in cls.__dict__ and column is not None:
-                    setattr(cls, name, column)
-            if "columns" not in cls.__dict__:
-                read = (
-                    cls.key_column,
-                    *mapping.columns,
-                    cls.updated_at_column,
-                    cls.received_column,
-                )
-                cls.columns = tuple(dict.fromkeys(read))
+        for name, field in _MAPPED_COLUMNS.items():
+            if mapping is not None and name not in cls.__dict__ and mapping.column_of(field):
+                setattr(cls, name, mapping.column_of(field))
+        if mapping is not None and "columns" not in cls.__dict__:
+            read = (cls.key_column, *mapping.columns, cls.updated_at_column, cls.received_column)
+            cls.columns = tuple(dict.fromkeys(read))
         super().__init_subclass__(**kwargs)
 
     def __init__(self, context: ConnectorContext) -> None:
@@ -257,8 +248,7 @@ class SqlConnector(Connector[SqlSettings]):
         yield from self._read_apart(apart)
 
     def raw_records(self, table: Any) -> list[RawRecord]:
-        zone = None if self._pages is None else self._pages.session_tz
-        return sql_arrow.raw_records(table, key=self.key_column, session_tz=zone)
+        return [RawRecord(_text(row[self.key_column]), row) for row in self.native_rows(table)]
 
     def native_rows(self, table: Any) -> list[dict[str, Any]]:
         """An Arrow table's rows as the row reader gives them (NUMERIC as Decimal...)."""
@@ -272,9 +262,8 @@ class SqlConnector(Connector[SqlSettings]):
         return mapped_frame(self, table)
 
     def adjust_frame(self, fields: dict[str, Any]) -> None:
-        """`adjust` on columns: change the canonical field expressions (polars) the way
-        `adjust` changes one record's fields. A connector that overrides `adjust` without
-        this beside it is read row by row."""
+        """`adjust` on columns (polars expressions by canonical field); a connector that
+        overrides `adjust` without this beside it is read row by row."""
 
     def _queries(self) -> tuple[Any, Any, Any, Any]:
         """The keyset query (without its page bounds), its two order columns, and the query
