@@ -2,16 +2,45 @@
 
 The national lists (the ten status codes, KenhThucHien channels, applicant codes 1-4) and the
 legacy service levels of Decree 43/2011 are the same wherever a system writes them as numbers;
-a connector uses these tables instead of writing them again, and keeps its own tables only for
-codes of its own.
+a connector uses these tables instead of writing them again. A system with codes of its own
+for a channel, service level or applicant type names them with `channels`,
+`service_levels` and `applicant_types`; only its status tables are written out.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from connectors.mapping import Identifier
 from models.dossier import ApplicantType, Channel, ServiceLevel, Status
+
+
+def channels(*, in_person: Any, online: Any, postal: Any) -> dict[Any, Channel]:
+    """A system's own channel codes: the code it writes for each channel."""
+    return {in_person: Channel.IN_PERSON, online: Channel.ONLINE, postal: Channel.POSTAL}
+
+
+def service_levels(*, full: Any, partial: Any, not_online: Any) -> dict[Any, ServiceLevel]:
+    """A system's own service-level codes: the code for each level of Decree 42/2022."""
+    return {
+        full: ServiceLevel.FULL_ONLINE,
+        partial: ServiceLevel.PARTIAL_ONLINE,
+        not_online: ServiceLevel.NOT_ONLINE,
+    }
+
+
+def applicant_types(
+    *, citizen: Any, enterprise: Any, state_body: Any, other: Any
+) -> dict[Any, ApplicantType]:
+    """A system's own applicant codes: the code for each applicant type."""
+    return {
+        citizen: ApplicantType.CITIZEN,
+        enterprise: ApplicantType.ENTERPRISE,
+        state_body: ApplicantType.STATE_BODY,
+        other: ApplicantType.OTHER_ORGANISATION,
+    }
+
 
 # The ten shared status codes (TrangThaiHoSo 1-10).
 SHARED_STATUS = {int(status): status for status in Status}

@@ -21,10 +21,15 @@ from functools import partial
 from typing import Any, ClassVar
 
 from connectors.base import RawRecord
-from connectors.codes import LEGACY_SERVICE_LEVEL, SHARED_APPLICANT, tax_code_or_citizen_id
+from connectors.codes import (
+    LEGACY_SERVICE_LEVEL,
+    SHARED_APPLICANT,
+    channels,
+    tax_code_or_citizen_id,
+)
 from connectors.files import FileDropConnector
 from connectors.mapping import Code, Count, Fee, FieldMapping, Time, TimeText, Value, whole_number
-from models.dossier import Channel, ServiceLevel, Status
+from models.dossier import ServiceLevel, Status
 
 # TrangThai: Finance's status words. Its words are compared folded (Code's `words`), so a
 # decomposed, upper-case or oddly spaced one still reads.
@@ -40,11 +45,7 @@ _STATUS = {
     "Đã giải quyết": Status.RESOLVED,
     "Đã trả kết quả": Status.RESULT_RETURNED,
 }
-_CHANNEL = {
-    "Trực tiếp": Channel.IN_PERSON,
-    "Trực tuyến": Channel.ONLINE,
-    "Bưu chính": Channel.POSTAL,
-}
+_CHANNEL = channels(in_person="Trực tiếp", online="Trực tuyến", postal="Bưu chính")
 # MucDo: the legacy levels of Decree 43/2011 as text, level 1 too.
 _SERVICE_LEVEL = {str(level): new for level, new in LEGACY_SERVICE_LEVEL.items()}
 _SERVICE_LEVEL["1"] = ServiceLevel.NOT_ONLINE

@@ -1,42 +1,141 @@
-"""Helpers the SQL connectors' frame mappings share (connectors/tax_frame.py, land_frame.py).
+"""A SQL connector's declared mapping, applied to a whole page of columns (the columnar sync).
 
-A frame mapping is the columnar form of a connector's `to_canonical`: the same code tables,
-the same decisions, on whole columns. Where Python semantics matter (an identifier's
-`str.strip` and `re.fullmatch`, an amount's `Decimal`), the Python code runs once per
-distinct value of the page, never per row.
+Nothing here is declared twice: the frame mapping is derived from the connector's
+`FieldMapping`. A spec that can say what it does on columns offers `on_columns(page)` and
+names one of the page's column operations (`ColumnPage.copied`, `ColumnPage.hashed`); every
+other spec (a code table, a fee, a count, a connector's own) runs its own `read` once per
+distinct value of its columns, on values rebuilt as the row reader gives them, so it cannot
+map differently. A value a spec refuses makes `mapped_ok` False: the row goes through
+`to_canonical`, which gives the exact reasons. What a connector's `adjust` changes it
+restates for columns in `adjust_frame`.
+
+Python runs once per distinct value of a page, never per row: an identifier's `str.strip`
+and `re.fullmatch` (then one `hash_many` for the page), a code's table lookup, a fee's amount.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from connectors.base import HASHED, Connector
+from connectors.mapping import RecordBeingMapped, Spec
+from connectors.sql_arrow import is_numeric
 from models.dossier import DossierRecord
 from models.localtime import LOCAL_OFFSET  # naive source times are local (UTC+7)
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from connectors.sql import SqlConnector
 
 Mapped = tuple[Any, bool]  # a canonical value, and whether the row path would accept it
+Columns = tuple[dict[str, pl.Expr], pl.Expr]  # canonical fields, and whether the row maps
+
+# What `str.strip()` strips: Rust's `trim` (polars' default) keeps \x1c-\x1f.
+PYTHON_BLANKS = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace())
 
 
-def coded(column: str, table: Mapping[Any, Enum], *, required: bool) -> tuple[pl.Expr, pl.Expr]:
-    """A native code through its code table: the canonical value, and whether it was known
-    (an absent optional code is known: it maps to None)."""
-    values = {native: member.value for native, member in table.items()}
-    sample = next(iter(values.values()))
-    dtype = pl.String if isinstance(sample, str) else pl.Int64
-    mapped = pl.col(column).replace_strict(values, default=None, return_dtype=dtype)
-    known = mapped.is_not_null() if required else pl.col(column).is_null() | mapped.is_not_null()
-    return mapped, known
+def mapped_frame(connector: SqlConnector, table: pa.Table) -> pl.DataFrame:
+    """The page's canonical columns, by the connector's declared mapping and `adjust_frame`."""
+    mapping = connector.mapping
+    if mapping is None:
+        raise TypeError(f"{type(connector).__name__} declares no mapping to apply to columns")
+    page = ColumnPage(connector, table)
+    fields: dict[str, pl.Expr] = {
+        "source_system": pl.lit(connector.source, dtype=pl.String),
+        "source_id": pl.col(connector.key_column).cast(pl.String),
+    }
+    oks = []
+    for spec in mapping.specs:
+        on_columns = getattr(spec, "on_columns", None)
+        spec_fields, ok = page.read_distinct(spec) if on_columns is None else on_columns(page)
+        fields.update(spec_fields)
+        oks.append(ok)
+    connector.adjust_frame(fields)
+    native = page.native
+    mapped = native.with_columns(**page.added).select(
+        **fields,
+        mapped_ok=pl.all_horizontal(oks).fill_null(False)
+        & plausible(native, connector.updated_at_column, connector.horizon),
+    )
+    return canonical(mapped)
+
+
+class ColumnPage:
+    """One Arrow page being mapped: its native columns, and the columns specs computed."""
+
+    def __init__(self, connector: SqlConnector, table: pa.Table) -> None:
+        native = pl.from_arrow(table)
+        assert isinstance(native, pl.DataFrame)
+        assert connector.mapping is not None
+        self.connector = connector
+        self.mapping = connector.mapping
+        self.table = table
+        self.native = native
+        self.added: dict[str, pl.Series] = {}  # named apart from any native column
+
+    def _add(self, series: pl.Series) -> pl.Expr:
+        name = f"\x00{len(self.added)}"
+        self.added[name] = series.alias(name)
+        return pl.col(name)
+
+    def copied(self, column: str, field: str, *, required: bool, blank: bool) -> Columns:
+        """A native value copied as it is (`Value`, a `Time` passed on): with `required`, a
+        row without one does not map; with `blank`, neither does one of only spaces."""
+        value = pl.col(column)
+        if is_numeric(self.table.schema.field(column)):
+            # A Decimal on the row path, text here: a row holding one takes the row path.
+            return {field: value}, value.is_null() & pl.lit(not required)
+        if not required:
+            return {field: value}, pl.lit(True)
+        ok = value.is_not_null()
+        if blank and self.native.schema[column] == pl.String:
+            ok = ok & (value.str.strip_chars(PYTHON_BLANKS) != "")
+        return {field: value}, ok
+
+    def hashed(self, column: str, field: str, pattern: re.Pattern[str]) -> Columns:
+        """A personal identifier keyed as `Identifier` keys it (`hash_many` for the page)."""
+        key = identifiers(self.connector, self.native.get_column(column), pattern)
+        return {field: self._add(key.get_column("value"))}, self._add(key.get_column("ok"))
+
+    def read_distinct(self, spec: Spec) -> Columns:
+        """The spec's own `read` once per distinct value (of its columns) on the page."""
+        names = list(spec.columns)
+        native = self.table.select(names)
+        distinct = native.group_by(names, use_threads=False).aggregate([])
+        distinct = distinct.select(names).cast(native.schema)  # NUMERIC metadata kept
+        readings = []
+        for row in self.connector.native_rows(distinct):
+            reading = RecordBeingMapped(row, self.connector, self.mapping, {}, [])
+            spec.read(reading)
+            readings.append(reading)
+        produced = dict.fromkeys(f for r in readings for f in r.fields)
+        lookup = pl.from_arrow(distinct)
+        assert isinstance(lookup, pl.DataFrame)
+        outputs = [
+            pl.Series(f"\x01{n}", [_canonical(r.fields.get(f)) for r in readings])
+            for n, f in enumerate(produced)
+        ]
+        ok = pl.Series("\x01ok", [not r.problems for r in readings], dtype=pl.Boolean)
+        joined = self.native.select(names).join(
+            lookup.with_columns(*outputs, ok),
+            on=names,
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
+        )
+        fields = {f: self._add(joined.get_column(f"\x01{n}")) for n, f in enumerate(produced)}
+        return fields, self._add(joined.get_column("\x01ok"))
+
+
+def _canonical(value: Any) -> Any:
+    """A mapped value as the canonical frame holds it: an enum member as its value."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def identifiers(connector: Connector, column: pl.Series, pattern: re.Pattern[str]) -> pl.DataFrame:
@@ -80,11 +179,6 @@ def per_lookup(column: pl.Series, done: dict[Any, Mapped], dtype: Any) -> pl.Dat
     return pl.DataFrame({"value": values, "ok": ok.fill_null(True)})
 
 
-def per_distinct(column: pl.Series, convert: Any, dtype: Any) -> pl.DataFrame:
-    """`convert(value) -> (canonical value, ok)` once per distinct non-null value."""
-    return per_lookup(column, {v: convert(v) for v in column.drop_nulls().unique()}, dtype)
-
-
 def plausible(native: pl.DataFrame, column: str, horizon: datetime) -> pl.Expr:
     """True where the change time is present and not past the horizon (`screen()` would
     quarantine the others, and the cursor never stands on them)."""
@@ -99,90 +193,7 @@ def plausible(native: pl.DataFrame, column: str, horizon: datetime) -> pl.Expr:
     return (moment.is_not_null() & (utc <= horizon.astimezone(UTC))).fill_null(False)
 
 
-def fee_of(value: Any) -> Mapped:
-    """`to_canonical`'s has_fee of one amount (ADBC gives NUMERIC as text)."""
-    try:
-        return (Decimal(value) if isinstance(value, str) else value) > 0, True
-    except (InvalidOperation, TypeError):
-        return None, False
-
-
 def canonical(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame's columns in DossierRecord's order (absent optional fields as nulls)."""
     missing = [pl.lit(None).alias(name) for name in DossierRecord.model_fields if name not in frame]
     return frame.with_columns(missing).select(*DossierRecord.model_fields, "mapped_ok")
-
-
-@dataclass(frozen=True, slots=True)
-class Coded:
-    """The canonical code columns of a page (each already through its code table)."""
-
-    status: pl.Expr
-    channel: pl.Expr
-    service_level: pl.Expr
-    applicant_type: pl.Expr
-
-
-@dataclass(frozen=True, slots=True)
-class SqlFrame:
-    """What a SQL connector's frame mapping shares with the others: the native columns of its
-    codes (each with its code table), its personal identifier, fee, receipt code, receipt
-    time and last-change time."""
-
-    status: tuple[str, Mapping[Any, Enum]]
-    channel: tuple[str, Mapping[Any, Enum]]
-    service_level: tuple[str, Mapping[Any, Enum]]
-    applicant_type: tuple[str, Mapping[Any, Enum]]
-    identifier: tuple[str, re.Pattern[str]]
-    fee: str
-    dossier_code: str
-    received_at: str
-    updated_at: str
-
-    def map(
-        self,
-        connector: SqlConnector,
-        table: Any,
-        fields: Callable[[Coded], dict[str, pl.Expr]],
-    ) -> pl.DataFrame:
-        """The page mapped: the shared columns and checks, plus the connector's own `fields`
-        (native column -> canonical field expressions, given the coded columns)."""
-        native = pl.from_arrow(table)
-        assert isinstance(native, pl.DataFrame)
-        status, status_known = coded(*self.status, required=True)
-        channel, channel_known = coded(*self.channel, required=True)
-        level, level_known = coded(*self.service_level, required=False)
-        applicant, applicant_known = coded(*self.applicant_type, required=False)
-        column, pattern = self.identifier
-        key = identifiers(connector, native.get_column(column), pattern)
-        fee = per_distinct(native.get_column(self.fee), fee_of, pl.Boolean)
-        frame = native.with_columns(
-            applicant_key=key.get_column("value"),
-            key_ok=key.get_column("ok"),
-            has_fee=fee.get_column("value"),
-            fee_ok=fee.get_column("ok"),
-        )
-        c = pl.col
-        mapped = frame.select(
-            source_system=pl.lit(connector.source, dtype=pl.String),
-            channel=channel,
-            service_level=level,
-            status=status,
-            applicant_type=applicant,
-            applicant_key=c("applicant_key"),
-            has_fee=c("has_fee"),
-            source_updated_at=c(self.updated_at),
-            **fields(Coded(status, channel, level, applicant)),
-            # A blank receipt code is refused by the model's cleaning and pattern; a missing
-            # one, or one the mapping names, goes to the row path for its exact reason.
-            mapped_ok=c(self.dossier_code).is_not_null()
-            & c(self.received_at).is_not_null()
-            & status_known
-            & channel_known
-            & level_known
-            & applicant_known
-            & c("key_ok")
-            & c("fee_ok")
-            & plausible(native, self.updated_at, connector.horizon),
-        )
-        return canonical(mapped)

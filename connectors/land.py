@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from connectors.codes import LEGACY_SERVICE_LEVEL
+from connectors.codes import LEGACY_SERVICE_LEVEL, applicant_types, channels
 from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
-from models.dossier import ApplicantType, Channel, Status
+from models.dossier import Status
 
 # trang_thai: the Land system's own status codes.
 _STATUS = {
@@ -34,13 +34,13 @@ _STATUS = {
     "DA_TRA": Status.RESULT_RETURNED,  # đã trả kết quả
 }
 # hinh_thuc_nop counts from 0.
-_CHANNEL = {0: Channel.IN_PERSON, 1: Channel.ONLINE, 2: Channel.POSTAL}
-_APPLICANT = {
-    "CA_NHAN": ApplicantType.CITIZEN,
-    "DOANH_NGHIEP": ApplicantType.ENTERPRISE,
-    "CO_QUAN_NHA_NUOC": ApplicantType.STATE_BODY,
-    "TO_CHUC_KHAC": ApplicantType.OTHER_ORGANISATION,
-}
+_CHANNEL = channels(in_person=0, online=1, postal=2)
+_APPLICANT = applicant_types(
+    citizen="CA_NHAN",
+    enterprise="DOANH_NGHIEP",
+    state_body="CO_QUAN_NHA_NUOC",
+    other="TO_CHUC_KHAC",
+)
 # 12-digit citizen ID (CCCD) or an old 9-digit ID card (CMND).
 _CITIZEN_ID = re.compile(r"\d{12}|\d{9}")
 
@@ -50,20 +50,8 @@ class LandConnector(SqlConnector):
 
     mapping_file = "connectors/land.py"
     table_name = "ho_so_dang_ky"
-    columns: ClassVar[tuple[str, ...]] = (
-        *("id", "ma_ho_so", "ma_ho_so_mot_cua", "ma_thu_tuc", "ten_thu_tuc", "linh_vuc"),
-        *("ma_don_vi_xu_ly", "ma_don_vi_tiep_nhan", "ma_dvhc", "ngay_nop", "ngay_tiep_nhan"),
-        *("ngay_hen_tra", "ngay_hoan_thanh", "ngay_tra_ket_qua", "hinh_thuc_nop", "muc_do_dvc"),
-        *("trang_thai", "loai_nguoi_nop", "so_cccd", "le_phi", "thanh_toan_truc_tuyen"),
-        *("so_giay_to", "so_giay_to_so_hoa", "ket_qua_so_hoa", "ngay_cap_nhat"),
-    )
-    frame_mapping = "connectors.land_frame:land_frame"  # the columnar form of to_canonical
-    updated_at_column = "ngay_cap_nhat"
     key_column = "id"
-    received_column = "ngay_tiep_nhan"
-    # The payload comes straight from the database or back from quarantine as JSON
-    # (datetimes as ISO strings): both map the same. Naive times are local and pass through;
-    # ngay_cap_nhat arrives zoned and the model converts it to UTC.
+    # ngay_cap_nhat arrives zoned (timestamptz); the model converts it to UTC.
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("ma_ho_so", "dossier_code", required="no receipt code"),
         *Value.each(ma_ho_so_mot_cua="national_dossier_code", ma_thu_tuc="procedure_code"),

@@ -38,6 +38,7 @@ from connectors.identifiers import HASHED
 
 if TYPE_CHECKING:
     from connectors.base import Connector, RawRecord
+    from connectors.frames import ColumnPage, Columns
 
 
 class Mapped(NamedTuple):
@@ -66,7 +67,11 @@ class RecordBeingMapped:
 
 
 class Spec(Protocol):
-    """One native field (or a few) read into canonical fields, with a reason when it cannot be."""
+    """One native field (or a few) read into canonical fields, with a reason when it cannot be.
+
+    `read` depends on the values of `columns` only (the columnar sync reads each distinct
+    value once, connectors/frames.py). A spec may also offer `on_columns(page)`: the same
+    mapping as one of the page's column operations."""
 
     @property
     def columns(self) -> tuple[str, ...]: ...
@@ -115,6 +120,13 @@ class FieldMapping:
     def columns(self) -> tuple[str, ...]:
         """Every native column the mapping reads, in declaration order."""
         return tuple(column for spec in self.specs for column in spec.columns)
+
+    def column_of(self, field: str) -> str | None:
+        """The native column a one-column spec reads into canonical `field`, or None."""
+        for spec in reversed(self.specs):  # a later spec writing the field wins, as in map()
+            if getattr(spec, "field", None) == field and len(spec.columns) == 1:
+                return spec.columns[0]
+        return None
 
     @property
     def personal_fields(self) -> dict[str, str]:
@@ -186,6 +198,11 @@ class Value(OneColumn):
             value = self.convert(value)
         _set_value(reading, self.field, value)
 
+    def on_columns(self, page: ColumnPage) -> Columns:
+        if self.convert is not None:
+            return page.read_distinct(self)
+        return page.copied(self.column, self.field, required=self.required is not None, blank=True)
+
 
 @dataclass(frozen=True)
 class Time(OneColumn):
@@ -225,6 +242,11 @@ class Time(OneColumn):
             reading.problems.append(Reason(self.field, times.code, message))
         else:
             reading.fields[self.field] = moment
+
+    def on_columns(self, page: ColumnPage) -> Columns:
+        if page.mapping.times is not None:  # read as text, by the transport's reader
+            return page.read_distinct(self)
+        return page.copied(self.column, self.field, required=bool(self.required), blank=False)
 
 
 @dataclass(frozen=True)
@@ -295,6 +317,9 @@ class Identifier:
         # The value is personal data: name its shape, never the value.
         message = f"{self.column} ({len(text)} characters) is not {self.described_as}"
         reading.problems.append(Reason(self.field, "invalid_format", message))
+
+    def on_columns(self, page: ColumnPage) -> Columns:
+        return page.hashed(self.column, self.field, self.pattern)
 
 
 @dataclass(frozen=True)

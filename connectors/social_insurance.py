@@ -15,9 +15,10 @@ import re
 from math import inf
 from typing import Any, ClassVar
 
+from connectors.codes import applicant_types, channels, service_levels
 from connectors.http import HttpConnector, NextCursor, OAuth2ClientCredentials
 from connectors.mapping import Code, Fee, FieldMapping, Identifier, Time, Value, text_only
-from models.dossier import ApplicantType, Channel, ServiceLevel, Status
+from models.dossier import Status
 
 # maThuTuc: Social Insurance's procedure codes -> national procedure codes (mã TTHC).
 _PROCEDURE = {
@@ -47,18 +48,11 @@ _STATUS = {
     "daCoKetQua": Status.RESOLVED,
     "daTraKetQua": Status.RESULT_RETURNED,
 }
-_CHANNEL = {"trucTiep": Channel.IN_PERSON, "dienTu": Channel.ONLINE, "buuChinh": Channel.POSTAL}
-_SERVICE_LEVEL = {
-    "toanTrinh": ServiceLevel.FULL_ONLINE,
-    "motPhan": ServiceLevel.PARTIAL_ONLINE,
-    "khongTrucTuyen": ServiceLevel.NOT_ONLINE,
-}
-_APPLICANT = {
-    "caNhan": ApplicantType.CITIZEN,
-    "doanhNghiep": ApplicantType.ENTERPRISE,
-    "coQuanNhaNuoc": ApplicantType.STATE_BODY,
-    "toChucKhac": ApplicantType.OTHER_ORGANISATION,
-}
+_CHANNEL = channels(in_person="trucTiep", online="dienTu", postal="buuChinh")
+_SERVICE_LEVEL = service_levels(full="toanTrinh", partial="motPhan", not_online="khongTrucTuyen")
+_APPLICANT = applicant_types(
+    citizen="caNhan", enterprise="doanhNghiep", state_body="coQuanNhaNuoc", other="toChucKhac"
+)
 _INSURANCE_NUMBER = re.compile(r"[0-9]{10}")  # \d would take any script's digits
 
 

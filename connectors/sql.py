@@ -19,14 +19,13 @@ The cursor saved with each batch is a typed, versioned keyset position (`SqlCurs
 `connectors/cursors.py`); one another connector or version wrote is refused with the fix.
 Partitions slice the table by its key (`connectors/sql_partitions.py`).
 
-A connector for one SQL system subclasses `SqlConnector`, declares its table and columns, and
-writes one mapping function.
+A connector for one SQL system subclasses `SqlConnector` and declares its table, its key and
+its mapping; the columnar sync derives its frame mapping from that (connectors/frames.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
@@ -78,7 +77,7 @@ log = logging.getLogger(__name__)
 class SqlSettings(BaseModel):
     url: SecretStr
     table: str | None = None  # defaults to the connector's declared table
-    # Read, map and check whole pages as columns when the connector has a frame mapping and
+    # Read, map and check whole pages as columns when the connector declares its mapping and
     # the source is PostgreSQL (connectors/sql_arrow.py); false keeps the row-by-row path.
     columnar: bool = True
 
@@ -135,20 +134,36 @@ def open_database(url: SecretStr | str, *, where: str, **options: Any) -> Engine
         ) from None
 
 
+# Declarations a mapping makes unless declared: the column it reads into each field.
+_MAPPED_COLUMNS = {"updated_at_column": "source_updated_at", "received_column": "received_at"}
+
+
 class SqlConnector(Connector[SqlSettings]):
-    """Declarations a SQL connector makes; reading, paging and counting are done here."""
+    """Declarations a SQL connector makes; reading, paging and counting are done here.
+
+    A mapping must map a row from the database and one back from quarantine as JSON (times,
+    decimals as text) the same; naive times are local (the model reads them so)."""
 
     Settings: ClassVar[type[BaseModel]] = SqlSettings
     full_read_is_current = True  # a full read is the source's current state
     supports_partitions = True  # slices by key % n, or a hash of a text key (sql_partitions)
     table_name: ClassVar[str]
-    columns: ClassVar[tuple[str, ...]]
-    updated_at_column: ClassVar[str]
     key_column: ClassVar[str]
+    # With a declared mapping, these follow from it (_MAPPED_COLUMNS; `columns`: the key's and
+    # the mapping's, read in the table's order) unless declared (to read more, for `adjust`).
+    updated_at_column: ClassVar[str]
     received_column: ClassVar[str]  # local-time column that dates a dossier, for count()
-    # "module:function" mapping an Arrow page to canonical columns (the columnar sync path),
-    # kept apart from the row mapping so the connector module needs no polars.
-    frame_mapping: ClassVar[str | None] = None
+    columns: ClassVar[tuple[str, ...]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        mapping = cls.__dict__.get("mapping")
+        for name, field in _MAPPED_COLUMNS.items():
+            if mapping is not None and name not in cls.__dict__ and mapping.column_of(field):
+                setattr(cls, name, mapping.column_of(field))
+        if mapping is not None and "columns" not in cls.__dict__:
+            read = (cls.key_column, *mapping.columns, cls.updated_at_column, cls.received_column)
+            cls.columns = tuple(dict.fromkeys(read))
+        super().__init_subclass__(**kwargs)
 
     def __init__(self, context: ConnectorContext) -> None:
         super().__init__(context)
@@ -233,14 +248,22 @@ class SqlConnector(Connector[SqlSettings]):
         yield from self._read_apart(apart)
 
     def raw_records(self, table: Any) -> list[RawRecord]:
+        return [RawRecord(_text(row[self.key_column]), row) for row in self.native_rows(table)]
+
+    def native_rows(self, table: Any) -> list[dict[str, Any]]:
+        """An Arrow table's rows as the row reader gives them (NUMERIC as Decimal...)."""
         zone = None if self._pages is None else self._pages.session_tz
-        return sql_arrow.raw_records(table, key=self.key_column, session_tz=zone)
+        return sql_arrow.native_rows(table, session_tz=zone)
 
     def to_canonical_frame(self, table: Any) -> Any:
-        if self.frame_mapping is None:
-            return super().to_canonical_frame(table)
-        module, _, function = self.frame_mapping.partition(":")
-        return getattr(importlib.import_module(module), function)(self, table)
+        """The declared mapping on the page's columns (connectors/frames.py)."""
+        from connectors.frames import mapped_frame  # polars: the optional columnar extra
+
+        return mapped_frame(self, table)
+
+    def adjust_frame(self, fields: dict[str, Any]) -> None:
+        """`adjust` on columns (polars expressions by canonical field); a connector that
+        overrides `adjust` without this beside it is read row by row."""
 
     def _queries(self) -> tuple[Any, Any, Any, Any]:
         """The keyset query (without its page bounds), its two order columns, and the query
@@ -249,7 +272,7 @@ class SqlConnector(Connector[SqlSettings]):
         updated, key = table.c[self.updated_at_column], table.c[self.key_column]
         # Time columns are read as the driver gives them and converted here, one value at a
         # time: an empty string or a zero date (0000-00-00) in one row must not fail the page.
-        query = select(*(_raw(table.c[name]) for name in self.columns))
+        query = select(*(_raw(column) for column in table.c if column.name in self.columns))
         part = self.context.slice()
         # No dossier changed before 2000: an earlier value is a broken one (a zero date, an
         # empty string) that sorts before every cursor, so the keyset would only ever reach

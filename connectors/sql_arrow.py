@@ -38,13 +38,14 @@ REQUIRES = ("pyarrow", "polars", "adbc_driver_postgresql.dbapi")
 
 def unavailable(connector: SqlConnector) -> str | None:
     """Why this connector cannot read columns (shown in the log), or None when it can."""
-    if connector.frame_mapping is None:
-        return "its connector has no frame mapping"
-    overridden = _overridden(type(connector))
-    if overridden:
+    kind = type(connector)
+    if connector.mapping is None and _defining(kind, "to_canonical_frame") is _sql_connector():
+        return "its connector declares no mapping"
+    unfollowed = _unfollowed(kind)
+    if unfollowed:
         # A subclass changing the row mapping or the read (a mapping fix, a test double)
         # would no longer match the frame mapping it inherits.
-        return f"{type(connector).__name__} overrides {overridden} below its frame mapping"
+        return f"{kind.__name__} overrides {unfollowed}"
     if not getattr(connector.settings, "columnar", True):
         return "the source's setting 'columnar' is false"
     if connector.engine.dialect.name != "postgresql":
@@ -57,14 +58,32 @@ def unavailable(connector: SqlConnector) -> str | None:
     return None
 
 
-def _overridden(kind: type) -> str | None:
-    """The first of to_canonical/adjust/read a class redefines below the class naming its
-    frame mapping, or None."""
-    declaring = next(c for c in kind.__mro__ if "frame_mapping" in vars(c))
-    for name in ("to_canonical", "adjust", "read"):
-        if getattr(kind, name) is not getattr(declaring, name):
-            return f"{name}()"
+# Each row-path method, and the frame-path method that must follow it.
+_FOLLOWED_BY = (
+    ("to_canonical", "to_canonical_frame"),
+    ("read", "to_canonical_frame"),
+    ("adjust", "adjust_frame"),
+)
+
+
+def _unfollowed(kind: type) -> str | None:
+    """The first row-path method a class redefines below the frame-path method meant to follow
+    it (`adjust` without its `adjust_frame` beside it), or None."""
+    for row, frame in _FOLLOWED_BY:
+        below, frame_class = _defining(kind, row), _defining(kind, frame)
+        if below is not frame_class and issubclass(below, frame_class):
+            return f"{row}() below its {frame}()"
     return None
+
+
+def _defining(kind: type, name: str) -> type:
+    return next(c for c in kind.__mro__ if name in vars(c))
+
+
+def _sql_connector() -> type:
+    from connectors.sql import SqlConnector
+
+    return SqlConnector
 
 
 class ArrowPages:
@@ -139,6 +158,12 @@ class ArrowPages:
 def raw_records(table: pa.Table, *, key: str, session_tz: tzinfo | None) -> list[RawRecord]:
     """The table's rows as the row reader (psycopg) builds them: NUMERIC as Decimal, zoned
     times in the session's zone."""
+    rows = native_rows(table, session_tz=session_tz)
+    return [RawRecord(None if r[key] is None else str(r[key]), r) for r in rows]
+
+
+def native_rows(table: pa.Table, *, session_tz: tzinfo | None) -> list[dict[str, Any]]:
+    """The table's rows as dicts of the values the row reader (psycopg) gives."""
     columns = []
     for name in table.column_names:
         field = table.schema.field(name)
@@ -149,8 +174,7 @@ def raw_records(table: pa.Table, *, key: str, session_tz: tzinfo | None) -> list
             values = [None if v is None else v.astimezone(session_tz) for v in values]
         columns.append(values)
     names = table.column_names
-    rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-    return [RawRecord(None if r[key] is None else str(r[key]), r) for r in rows]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 @contextmanager

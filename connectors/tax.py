@@ -7,13 +7,16 @@ hashed at once; one completion time (NGAY_TRA) standing for both resolution and 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from connectors.base import RawRecord
-from connectors.codes import SHARED_APPLICANT, tax_code_or_citizen_id
+from connectors.codes import SHARED_APPLICANT, channels, service_levels, tax_code_or_citizen_id
 from connectors.mapping import Code, Fee, FieldMapping, Time, Value, decimal_amount
 from connectors.sql import SqlConnector
-from models.dossier import Channel, ServiceLevel, Status
+from models.dossier import Status
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # TRANG_THAI: the Tax system's own status codes.
 _STATUS = {
@@ -28,16 +31,8 @@ _STATUS = {
     8: Status.WITHDRAWN,  # rút hồ sơ
     9: Status.STOPPED,  # dừng xử lý
 }
-_CHANNEL = {
-    "TRUC_TIEP": Channel.IN_PERSON,
-    "TRUC_TUYEN": Channel.ONLINE,
-    "BUU_CHINH": Channel.POSTAL,
-}
-_SERVICE_LEVEL = {
-    "TOAN_TRINH": ServiceLevel.FULL_ONLINE,
-    "MOT_PHAN": ServiceLevel.PARTIAL_ONLINE,
-    "KHONG": ServiceLevel.NOT_ONLINE,
-}
+_CHANNEL = channels(in_person="TRUC_TIEP", online="TRUC_TUYEN", postal="BUU_CHINH")
+_SERVICE_LEVEL = service_levels(full="TOAN_TRINH", partial="MOT_PHAN", not_online="KHONG")
 
 
 class TaxConnector(SqlConnector):
@@ -45,19 +40,9 @@ class TaxConnector(SqlConnector):
 
     mapping_file = "connectors/tax.py"
     table_name = "tb_hoso"
-    columns: ClassVar[tuple[str, ...]] = (
-        *("ID", "MA_HS", "MA_HS_QG", "MA_TTHC", "TEN_TTHC", "LINH_VUC", "MA_CQ", "MA_DVHC"),
-        *("NGAY_NOP", "NGAY_NHAN", "NGAY_HEN_TRA", "NGAY_TRA", "KENH_NOP", "MUC_DO"),
-        *("TRANG_THAI", "LOAI_DT", "MST", "LE_PHI", "NOP_PHI_TT", "SO_TP", "SO_TP_SO_HOA"),
-        *("KQ_SO_HOA", "NGAY_CAP_NHAT"),
-    )
-    frame_mapping = "connectors.tax_frame:tax_frame"  # the columnar form of to_canonical
-    updated_at_column = "NGAY_CAP_NHAT"
     key_column = "ID"
-    received_column = "NGAY_NHAN"
-    # The payload comes straight from the database or back from quarantine as JSON (datetimes
-    # as ISO strings, decimals as strings): both map the same. Naive local times pass
-    # through; the model reads them as Asia/Ho_Chi_Minh.
+    # LE_PHI is a Decimal from the database and text back from quarantine: decimal_amount
+    # reads both.
     mapping: ClassVar[FieldMapping] = FieldMapping(
         Value("MA_HS", "dossier_code", required="no receipt code"),
         *Value.each(MA_HS_QG="national_dossier_code", MA_TTHC="procedure_code"),
@@ -83,3 +68,9 @@ class TaxConnector(SqlConnector):
         # dossier also when it was handed over.
         if fields["finished_at"] is not None and fields.get("status") is Status.RESULT_RETURNED:
             fields["returned_at"] = fields["finished_at"]
+
+    def adjust_frame(self, fields: dict[str, pl.Expr]) -> None:
+        import polars as pl
+
+        returned = fields["status"] == Status.RESULT_RETURNED.value
+        fields["returned_at"] = pl.when(returned).then(fields["finished_at"])

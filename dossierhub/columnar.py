@@ -1,7 +1,7 @@
 """The columnar sync path: whole pages mapped and checked as columns, the rest row by row.
 
 For a connector that offers a columnar read (`Connector.read_arrow`, the SQL transport on
-PostgreSQL with a frame mapping), each page is deduplicated by id (last delivery, as
+PostgreSQL, its declared mapping applied to columns), each page is deduplicated by id (last delivery, as
 `map_records` does), mapped to canonical columns by the connector (identifiers hashed
 there), and checked against the canonical model's rules on whole columns (`models.frame`).
 Rows that pass stay a frame, written to the registry from Arrow (`store.write_frame_batch`:

@@ -324,3 +324,16 @@ def test_a_row_with_an_unreadable_change_time_added_after_the_first_sync_is_stil
     with sqlite_registry.connect() as conn:
         held = set(conn.execute(select(quarantine.c.source_id)).scalars())
     assert held == {"11", "12"}
+
+
+def test_a_sql_connector_reads_the_columns_its_mapping_names() -> None:
+    """Columns, change time and receipt time follow from the mapping: each stated once."""
+    from connectors.land import LandConnector
+    from simulators import land
+
+    assert TaxConnector.updated_at_column == "NGAY_CAP_NHAT"
+    assert TaxConnector.received_column == "NGAY_NHAN"
+    assert LandConnector.updated_at_column == "ngay_cap_nhat"
+    assert LandConnector.received_column == "ngay_tiep_nhan"
+    for kind, table in ((TaxConnector, tax.tb_hoso), (LandConnector, land.ho_so_dang_ky)):
+        assert sorted(kind.columns) == sorted(column.name for column in table.columns)

@@ -190,6 +190,20 @@ def _dash_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(IdentifierHasher, "hash_many", hash_many)
 
 
+def _distinct_refusals_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    import polars as pl
+
+    from connectors.frames import ColumnPage
+
+    read_distinct = ColumnPage.read_distinct
+
+    def accepting(self: ColumnPage, spec: Any) -> Any:
+        fields, _ = read_distinct(self, spec)
+        return fields, pl.lit(True)
+
+    monkeypatch.setattr(ColumnPage, "read_distinct", accepting)
+
+
 MUTANTS = {
     "NFC dropped": (_nfc_dropped, tax_property, draws.tax_rows),
     "local time offset wrong": (_offset_wrong, land_property, draws.land_rows),
@@ -197,6 +211,11 @@ MUTANTS = {
     "docs rule dropped": (_docs_rule_dropped, land_property, draws.land_rows),
     "district rule dropped": (_district_rule_dropped, tax_property, draws.tax_rows),
     "dash kept in the hashed identifier": (_dash_kept, tax_property, draws.tax_rows),
+    "a spec's refusal ignored on columns": (
+        _distinct_refusals_ignored,
+        land_property,
+        draws.land_rows,
+    ),
 }
 
 
