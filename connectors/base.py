@@ -19,6 +19,7 @@ Connectors never import Airflow or the engine's storage; they see only their set
 from __future__ import annotations
 
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -125,7 +126,8 @@ class Connector(ABC, Generic[SettingsT]):
 
     Settings: ClassVar[type[BaseModel]]
     settings: SettingsT
-    # Shown in error messages so a reader knows which file holds the mapping.
+    # Shown in error messages so a reader knows which file holds the mapping: by default
+    # the file of the class's own module (`construction_permits/connector.py`).
     mapping_file: ClassVar[str] = "connectors/"
     # The setting holding the source's secret, filled from an Airflow Connection's password.
     secret_setting: ClassVar[str | None] = None
@@ -144,6 +146,8 @@ class Connector(ABC, Generic[SettingsT]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "mapping_file" not in cls.__dict__:
+            cls.mapping_file = _module_file(cls.__module__)
         mapping = cls.__dict__.get("mapping")
         if mapping is None:
             return
@@ -371,3 +375,13 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, str) and "\x00" in value:
         return value.replace("\x00", "\\x00")  # PostgreSQL JSON cannot hold NUL
     return value
+
+
+def _module_file(module: str) -> str:
+    """A module's file as a path from its top package: `connectors/tax.py`,
+    `construction_permits/__init__.py` for a package."""
+    path = module.replace(".", "/")
+    loaded = sys.modules.get(module)
+    if loaded is not None and hasattr(loaded, "__path__"):
+        return f"{path}/__init__.py"
+    return f"{path}.py"

@@ -63,7 +63,6 @@ def _amount(text: str) -> Decimal | None:
 class FinanceConnector(FileDropConnector):
     """The Finance department's daily exports of the dossiers received each day."""
 
-    mapping_file = "connectors/finance.py"
     columns: ClassVar[tuple[str, ...]] = (
         *("SoHoSo", "MaHoSoQuocGia", "MaThuTuc", "TenThuTuc", "LinhVuc", "DonViXuLy"),
         *("DonViTiepNhan", "MaDiaBan", "NgayNop", "NgayNhan", "HanXuLy", "NgayHoanThanh"),

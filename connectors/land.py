@@ -48,7 +48,6 @@ _CITIZEN_ID = re.compile(r"\d{12}|\d{9}")
 class LandConnector(SqlConnector):
     """The land registration office's ho_so_dang_ky table, one row per dossier."""
 
-    mapping_file = "connectors/land.py"
     table_name = "ho_so_dang_ky"
     key_column = "id"
     # ngay_cap_nhat arrives zoned (timestamptz); the model converts it to UTC.

@@ -44,7 +44,6 @@ def _code(column: str, field: str, table: dict[int, Any], known: str, **options:
 class OneStopConnector(HttpConnector):
     """The portal's dossier API, one JSON object per dossier."""
 
-    mapping_file = "connectors/one_stop.py"
     auth = ApiKey(header="X-API-Key")
     pagination = PageNumber(page_param="SoTrang", size_param="SoBanGhi", first_page=1)
     records_endpoint = "/api/v1/hoso"

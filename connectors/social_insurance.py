@@ -71,7 +71,6 @@ def _code(column: str, field: str, table: dict[str, Any], **options: Any) -> Cod
 class SocialInsuranceConnector(HttpConnector):
     """The Social Insurance dossier API, one JSON object per dossier."""
 
-    mapping_file = "connectors/social_insurance.py"
     auth = OAuth2ClientCredentials(token_path="/oauth2/token")
     pagination = NextCursor(
         cursor_param="cursor", size_param="limit", next_cursor_path="nextCursor"

@@ -38,7 +38,6 @@ _SERVICE_LEVEL = service_levels(full="TOAN_TRINH", partial="MOT_PHAN", not_onlin
 class TaxConnector(SqlConnector):
     """The Tax office's tb_hoso table, one row per dossier."""
 
-    mapping_file = "connectors/tax.py"
     table_name = "tb_hoso"
     key_column = "ID"
     # LE_PHI is a Decimal from the database and text back from quarantine: decimal_amount

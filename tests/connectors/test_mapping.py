@@ -448,3 +448,32 @@ def test_a_connector_with_neither_a_mapping_nor_to_canonical_is_refused_when_mad
 
     with pytest.raises(TypeError, match="declares no mapping and no to_canonical"):
         connector(Undeclared)
+
+
+def test_the_mapping_file_errors_name_is_the_connectors_own_module() -> None:
+    """Error messages name the file holding a connector's mapping; it comes from the class,
+    so a vendor's connector can neither forget it nor name the wrong file."""
+    from connectors.finance import FinanceConnector
+    from connectors.land import LandConnector
+    from connectors.one_stop import OneStopConnector
+    from connectors.social_insurance import SocialInsuranceConnector
+    from connectors.tax import TaxConnector
+
+    for kind in (
+        TaxConnector,
+        LandConnector,
+        FinanceConnector,
+        OneStopConnector,
+        SocialInsuranceConnector,
+    ):
+        assert kind.mapping_file == kind.__module__.replace(".", "/") + ".py"
+    assert TaxConnector.mapping_file == "connectors/tax.py"
+
+    class Here(TaxConnector):
+        pass
+
+    class Named(TaxConnector):
+        mapping_file = "elsewhere/mapping.py"
+
+    assert Here.mapping_file == "tests/connectors/test_mapping.py"
+    assert Named.mapping_file == "elsewhere/mapping.py"
