@@ -21,8 +21,8 @@ Builds a Tax source database with N rows, then in one run measures:
   the same for both paths on the same rows: run `--path row` and `--path columnar` and
   compare the two `registry digest` lines;
 * an incremental sync after 1% of the source rows changed;
-* the peak RSS of the syncs. Each sync runs in a child process, so the figure is the sync's
-  own, not this process's nor the data generator's.
+* the peak RSS of the syncs. Each sync runs in a child process and reports its own VmHWM,
+  so the figure is the sync's, not this process's nor the data generator's.
 
 The last line is machine-readable:
 `sync_bench rows=N path=P sync_rows_per_s=X copy_rows_per_s=Y ratio=R floor_rows_per_s=F
