@@ -58,3 +58,17 @@ def test_digest_of_a_large_registry_keeps_memory_flat(pg_url: str) -> None:
     found = json.loads(probe.stdout)
     assert found["digest"] == expected
     assert found["grew_mb"] < 40, found
+
+
+def test_digest_on_an_autocommit_connection_equals_the_transactional_one(pg_url: str) -> None:
+    """A server-side cursor needs a transaction block, which the digest opens itself there."""
+    registry = store.open_registry(pg_url)
+    migrate.upgrade(registry)
+    with registry.begin() as conn:
+        conn.execute(text(FILL), {"rows": 12})
+    with registry.connect() as conn:
+        expected = store.digest(conn)
+    with registry.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        assert store.digest(conn) == expected
+        assert store.digest(conn, history=False) != expected
+    registry.dispose()
