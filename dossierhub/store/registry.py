@@ -3,6 +3,7 @@ registry-wide reads (digest, ANALYZE)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,6 +147,9 @@ def analyze(engine: Engine, *, lookups: bool = True) -> None:
         conn.exec_driver_sql(f"ANALYZE {tables}")
 
 
+DIGEST_CHUNK = 5000  # rows per fetch while the digest reads the registry
+
+
 def digest(conn: Connection, *, source_system: str | None = None, history: bool = True) -> str:
     """A SHA-256 over every dossier's canonical columns and (unless `history` is false) its
     status history.
@@ -166,11 +170,24 @@ def digest(conn: Connection, *, source_system: str | None = None, history: bool 
     if source_system is not None:
         rows = rows.where(dossier.c.source_system == source_system)
         events = events.where(e.source_system == source_system)
-    for query in (rows, events) if history else (rows,):
-        for row in conn.execute(query):
-            h.update(repr(tuple(normal(v) for v in row)).encode())
-        h.update(b"|")
+    with _transaction_block(conn):
+        for query in (rows, events) if history else (rows,):
+            # Streamed (a server-side cursor on PostgreSQL): a buffered result held the whole
+            # registry in this process, 1 GB at a million dossiers.
+            for row in conn.execute(query.execution_options(yield_per=DIGEST_CHUNK)):
+                h.update(repr(tuple(normal(v) for v in row)).encode())
+            h.update(b"|")
     return h.hexdigest()
+
+
+def _transaction_block(conn: Connection) -> contextlib.AbstractContextManager[Any]:
+    """A transaction block around the digest's reads on an autocommit PostgreSQL connection,
+    where no server-side cursor can open without one; nothing elsewhere."""
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql" and driver is not None and driver.autocommit:
+        block: contextlib.AbstractContextManager[Any] = driver.transaction()
+        return block
+    return contextlib.nullcontext()
 
 
 def normal(value: Any) -> Any:

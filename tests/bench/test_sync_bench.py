@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -42,6 +43,46 @@ def test_tiny_run_ends_with_the_machine_readable_line() -> None:
     assert float(figures["incremental"]) > 0
     assert 20 < int(figures["rss"]) < 2000  # the sync child's, in MB
     assert any(line.startswith("registry write floor: 1,485 rows") for line in lines), lines
+
+
+# A process that once held this much, then spawns a sync child (as the bench's own process
+# did after reading the registry's digest).
+HELD_MB = 768
+PARENT = f"""
+import json, sys
+sys.path.insert(0, "bench")
+import sync_bench
+from dossierhub import store
+from models import migrate
+
+held = b"x" * ({HELD_MB} << 20)
+del held
+server = sys.argv[1]
+with (
+    sync_bench.scratch_database(server, "src") as source,
+    sync_bench.scratch_database(server, "reg") as registry,
+):
+    sync_bench.build_source(source, 300)
+    migrate.upgrade(store.open_registry(registry))
+    print(json.dumps(sync_bench.run_sync(source, registry, "row", 100)))
+"""
+
+
+def test_a_sync_child_reports_its_own_peak_rss_not_its_parents() -> None:
+    """getrusage's peak of an exec'd child starts at its parent's: the incremental sync
+    once reported 2 GB that was the bench's digest of the registry, not the sync."""
+    _server(PG_SERVER, "PostgreSQL").dispose()
+    done = subprocess.run(
+        [sys.executable, "-c", PARENT, PG_SERVER],
+        capture_output=True,
+        text=True,
+        cwd=BENCH.parents[1],
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    assert child["rows_read"] == 300
+    assert 20 < child["peak_rss_mb"] < HELD_MB / 2, child
 
 
 def test_columnar_path_without_its_option_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
