@@ -9,15 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from connectors.base import (
-    Batch,
-    Connector,
-    ConnectorContext,
-    Cursor,
-    Health,
-    RawRecord,
-    as_utc,
-)
+from connectors.base import Batch, Connector, ConnectorContext, Cursor, Health, RawRecord, as_utc
 from connectors.errors import FatalSourceError, Reason
 from connectors.http.auth import SourceAuth
 from connectors.http.client import HttpClient, JsonResponse
