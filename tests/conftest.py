@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pydantic import SecretStr
@@ -63,6 +63,30 @@ def pg_url() -> Iterator[str]:
         with server.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         server.dispose()
+
+
+@pytest.fixture
+def databases() -> Iterator[Callable[[], str]]:
+    """Fresh, empty PostgreSQL databases on demand (a source and registries), dropped afterwards."""
+    server = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"dh_test_{secrets.token_hex(4)}"
+        try:
+            with server.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        except SQLAlchemyError as exc:
+            unavailable("PostgreSQL", exc)
+        made.append(name)
+        return server.url.set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    if made:
+        with server.connect() as conn:
+            for name in made:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
 
 
 @pytest.fixture
