@@ -84,6 +84,11 @@ CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("procedure with letter O", {"MA_TTHC": "2.00O477"}, "procedure_code:invalid_format"),
     ("procedure missing", {"MA_TTHC": None}, "procedure_code:string_type"),
     ("procedure huge", {"MA_TTHC": "1." + "0" * 10_000}, "procedure_code:string_too_long"),
+    (
+        "procedure one over its length",  # 33 characters, the pattern otherwise kept
+        {"MA_TTHC": "1.000123." + "0" * 24},
+        "procedure_code:string_too_long",
+    ),
     ("agency short form", {"MA_CQ": "H56"}, "agency_code:invalid_format"),
     ("agency with NUL", {"MA_CQ": "000.00.06.H\x0056"}, "agency_code:invalid_format"),
     ("unknown channel", {"KENH_NOP": "X"}, "channel:unknown_code"),
