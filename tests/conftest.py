@@ -50,22 +50,6 @@ def _server(url: str, what: str) -> Engine:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards."""
-    server = _server(PG_SERVER, "PostgreSQL")
-    name = f"dh_test_{secrets.token_hex(4)}"
-    with server.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
-
-
-@pytest.fixture
 def databases() -> Iterator[Callable[[], str]]:
     """Fresh, empty PostgreSQL databases on demand (a source and registries), dropped afterwards."""
     server = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
@@ -87,6 +71,12 @@ def databases() -> Iterator[Callable[[], str]]:
             for name in made:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     server.dispose()
+
+
+@pytest.fixture
+def pg_url(databases: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    return databases()
 
 
 @pytest.fixture
