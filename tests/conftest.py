@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 from pydantic import SecretStr
@@ -49,20 +50,49 @@ def _server(url: str, what: str) -> Engine:
     return engine
 
 
+_dropping: list[Future[None]] = []
+_dropper: ThreadPoolExecutor | None = None
+
+
+def drop_database_later(name: str) -> None:
+    """Drop the PostgreSQL test database `name` in the background, so the next test need not
+    wait: every DROP DATABASE makes PostgreSQL checkpoint (seconds on a busy server). The
+    session waits for every drop at its end, and a failed drop fails it."""
+    global _dropper
+    if _dropper is None:
+        _dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-database")
+
+    def drop() -> None:
+        server = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+        try:
+            with server.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            server.dispose()
+
+    _dropping.append(_dropper.submit(drop))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _dropper is not None:
+        _dropper.shutdown(wait=True)
+    for dropped in _dropping:
+        dropped.result()
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    """A fresh, empty PostgreSQL database, dropped after the test."""
     server = _server(PG_SERVER, "PostgreSQL")
     name = f"dh_test_{secrets.token_hex(4)}"
     with server.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = server.url.set(database=name).render_as_string(hide_password=False)
+    server.dispose()
     try:
         yield url
     finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
+        drop_database_later(name)
 
 
 @pytest.fixture

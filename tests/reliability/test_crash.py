@@ -56,7 +56,7 @@ def source(
         digest = store.digest(conn)
     clean.dispose()
     yield {"url": url, "sources": sources, "digest": digest}
-    drop(server, url)
+    drop(url)
 
 
 def rows_up_to_the_cursor(registry: Engine, source_url: str) -> int:
