@@ -50,6 +50,14 @@ def _server(url: str, what: str) -> Engine:
     return engine
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a `slow` test first, the rest in their usual order: --dist loadfile hands
+    the files to the workers in this order, and a long file handed out last would leave one
+    worker running it alone while the other idles."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 _dropping: list[Future[None]] = []
 _dropper: ThreadPoolExecutor | None = None
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from dossierhub import store
@@ -17,6 +18,7 @@ from simulators import tax
 from tests.dags.airflow_runs import run, sources_file
 
 
+@pytest.mark.slow
 def test_broken_source_fails_its_own_dag_only(airflow_home: Path, province: dict[str, Any]) -> None:
     # Credentials come from Airflow Connections: the sources file only names the connectors
     # (tax_south's file setting points nowhere; its Connection gives the real database).
@@ -48,6 +50,7 @@ def test_broken_source_fails_its_own_dag_only(airflow_home: Path, province: dict
     assert landed == province["truths"]["tax_south"].valid
 
 
+@pytest.mark.slow
 def test_rerun_after_a_failed_partition_loads_only_what_is_missing(
     airflow_home: Path, province: dict[str, Any]
 ) -> None:
@@ -79,6 +82,7 @@ def test_rerun_after_a_failed_partition_loads_only_what_is_missing(
     assert total == province["truths"]["tax"].valid
 
 
+@pytest.mark.slow
 def test_verify_fails_the_run_when_too_much_is_quarantined(
     airflow_home: Path, province: dict[str, Any]
 ) -> None:

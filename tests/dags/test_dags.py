@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, func, make_url, select, text
 
 from dossierhub import stats, store
@@ -51,6 +52,7 @@ def test_dag_folder_parses_one_dag_per_source_without_touching_any(
     assert "dossierhub://registry/tax_north" in statistics["schedule"]
 
 
+@pytest.mark.slow
 def test_dag_runs_of_all_five_reference_systems_fill_the_registry_like_the_cli(
     airflow_home: Path, tmp_path: Path, pg_url: str
 ) -> None:
@@ -106,6 +108,7 @@ def test_dag_runs_of_all_five_reference_systems_fill_the_registry_like_the_cli(
     registry.dispose()
 
 
+@pytest.mark.slow
 def test_unset_variable_fails_its_source_only_and_every_dag_imports(
     airflow_home: Path, province: dict[str, Any]
 ) -> None:
@@ -154,6 +157,7 @@ def test_production_mode_without_a_sources_file_is_an_import_error_naming_it(
     assert demo["import_errors"] == {} and "dossierhub_sync_tax" in demo["dags"]
 
 
+@pytest.mark.slow
 def test_rerun_with_nothing_changed_is_green(airflow_home: Path, province: dict[str, Any]) -> None:
     # The newest row at the source is a quarantined one, so every run's look-back window
     # re-reads it: measured over that run alone it would be 1 of 1-2 rows quarantined.

@@ -94,6 +94,7 @@ def test_every_command_has_help(command: list[str]) -> None:
     assert "Usage: dossierhub" in result.stdout and len(result.stdout.splitlines()) > 4
 
 
+@pytest.mark.slow
 def test_simulate_sync_runs_and_quarantine_end_to_end(env: dict[str, str], tmp_path: Path) -> None:
     simulated = run(
         [

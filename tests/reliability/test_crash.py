@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from tests.reliability.crash_tax import kill_at_many_points_then_rerun, source_fixture
@@ -14,6 +15,7 @@ from tests.reliability.crash_tax import kill_at_many_points_then_rerun, source_f
 source = source_fixture(columnar=True)
 
 
+@pytest.mark.slow
 def test_sigkill_at_many_points_then_rerun_equals_a_clean_run(
     server: Engine, source: dict[str, Any]
 ) -> None:

@@ -314,6 +314,7 @@ def _finish(p: Province, partial: finance.Partial) -> None:
 
 
 # -- the soak -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_ten_rounds_under_faults_leave_the_registry_equal_to_the_sources(
     province: Province, server: Engine, tmp_path: Path
 ) -> None:
