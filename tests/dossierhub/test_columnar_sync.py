@@ -26,7 +26,7 @@ from dossierhub.sync import sync_source
 from models import migrate
 from models.tables import quarantine, sync_run, sync_state
 from simulators import land, tax
-from tests.conftest import PG_SERVER, unavailable
+from tests.conftest import PG_SERVER, drop_database_later, unavailable
 
 HASHER = IdentifierHasher(SecretStr("columnar-sync-key-" + "c" * 32))
 
@@ -48,10 +48,9 @@ def databases() -> Iterator[Callable[[], str]]:
         return server.url.set(database=name).render_as_string(hide_password=False)
 
     yield make
-    with server.connect() as conn:
-        for name in made:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     server.dispose()
+    for name in made:
+        drop_database_later(name)
 
 
 def connector(
