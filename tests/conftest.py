@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -49,9 +52,48 @@ def _server(url: str, what: str) -> Engine:
     return engine
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a `slow` test first, the rest in their usual order: --dist loadfile hands
+    the files to the workers in this order, and a long file handed out last would leave one
+    worker running it alone while the other idles."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
+_dropping: list[Future[None]] = []
+_dropper: ThreadPoolExecutor | None = None
+
+
+def drop_database_later(name: str) -> None:
+    """Drop the PostgreSQL test database `name` in the background, so the next test need not
+    wait: every DROP DATABASE makes PostgreSQL checkpoint (seconds on a busy server). The
+    session waits for every drop at its end, and a failed drop fails it."""
+    global _dropper
+    if _dropper is None:
+        _dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-database")
+
+    def drop() -> None:
+        server = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+        try:
+            with server.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            server.dispose()
+
+    _dropping.append(_dropper.submit(drop))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _dropper is not None:
+        _dropper.shutdown(wait=True)
+    for dropped in _dropping:
+        dropped.result()
+
+
 @pytest.fixture
 def databases() -> Iterator[Callable[[], str]]:
-    """Fresh, empty PostgreSQL databases on demand (a source and registries), dropped afterwards."""
+    """Fresh, empty PostgreSQL databases on demand (a source and registries), dropped after
+    the test."""
     server = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
     made: list[str] = []
 
@@ -66,16 +108,14 @@ def databases() -> Iterator[Callable[[], str]]:
         return server.url.set(database=name).render_as_string(hide_password=False)
 
     yield make
-    if made:
-        with server.connect() as conn:
-            for name in made:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     server.dispose()
+    for name in made:
+        drop_database_later(name)
 
 
 @pytest.fixture
 def pg_url(databases: Callable[[], str]) -> str:
-    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    """A fresh, empty PostgreSQL database, dropped after the test."""
     return databases()
 
 
@@ -100,24 +140,68 @@ def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
     return f"sqlite:///{tmp_path / 'source.db'}"
 
 
+@pytest.fixture(scope="session")
+def sqlite_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite registry migrated once per test process, copied for each test that needs one:
+    the same schema as migrating each (the migrations are tested in
+    tests/models/test_migrations.py), without running Alembic hundreds of times."""
+    path = tmp_path_factory.mktemp("registry-template") / "registry.db"
+    engine = store.open_registry(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_registry_template() -> Iterator[str]:
+    """A PostgreSQL registry migrated once per test process, the template of each test's
+    (CREATE DATABASE ... TEMPLATE); nothing connects to it after the migration."""
+    server = _server(PG_SERVER, "PostgreSQL")
+    name = f"dh_template_{secrets.token_hex(4)}"
+    with server.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = store.open_registry(server.url.set(database=name).render_as_string(False))
+    migrate.upgrade(engine)
+    engine.dispose()
+    try:
+        yield name
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def sqlite_registry_copy(request: pytest.FixtureRequest, folder: Path) -> str:
+    path = folder / "registry.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_registry_template"), path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def registry(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated registry on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'registry.db'}"
+        engine = store.open_registry(sqlite_registry_copy(request, tmp_path))
+    elif "pg_url" in request.fixturenames:  # the test uses this database for more
+        engine = store.open_registry(request.getfixturevalue("pg_url"))
+        migrate.upgrade(engine)
     else:
-        url = request.getfixturevalue("pg_url")
-    engine = store.open_registry(url)
-    migrate.upgrade(engine)
+        template = request.getfixturevalue("pg_registry_template")
+        server = _server(PG_SERVER, "PostgreSQL")
+        name = f"dh_test_{secrets.token_hex(4)}"
+        with server.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        engine = store.open_registry(server.url.set(database=name).render_as_string(False))
+        server.dispose()
+        request.addfinalizer(lambda: drop_database_later(name))
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def sqlite_registry(tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+def sqlite_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated SQLite registry alone, for tests about a source rather than the registry."""
-    engine = store.open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
-    migrate.upgrade(engine)
+    engine = store.open_registry(sqlite_registry_copy(request, tmp_path))
     yield engine
     engine.dispose()
 

@@ -144,6 +144,7 @@ def compose_environment(
     return env
 
 
+@pytest.mark.slow
 def test_image_install_then_airflow_init_succeeds(
     tmp_path: Path, postgres_databases: dict[str, str]
 ) -> None:

@@ -21,6 +21,7 @@ LAST_LINE = re.compile(
 )
 
 
+@pytest.mark.slow
 def test_tiny_run_ends_with_the_machine_readable_line() -> None:
     _server(PG_SERVER, "PostgreSQL").dispose()  # skips (or fails in CI) without a server
     done = subprocess.run(
@@ -97,6 +98,7 @@ def test_columnar_path_without_its_option_fails_naming_it(monkeypatch: pytest.Mo
     sync_bench.check_path("row")  # the row path needs nothing
 
 
+@pytest.mark.slow
 def test_both_paths_leave_the_same_registry() -> None:
     """The row and the columnar path, each a tiny run of its own: the same digest."""
     _server(PG_SERVER, "PostgreSQL").dispose()

@@ -136,6 +136,7 @@ def databases(server_url: str, prefix: str) -> set[str]:
         engine.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_scratch_database_per_check_on_postgresql_dropped_afterwards(pg_url: str) -> None:
     class LandOnPostgreSQL(Conformance):

@@ -4,80 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, make_url, select, text
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from dossierhub import stats, store
 from dossierhub.sync import sync_source
 from models import migrate
 from models.tables import dossier, dossier_case, sync_run
-from simulators import tax
-from tests.conftest import unavailable
-
-RUNNER = Path(__file__).with_name("dag_runner.py")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    try:
-        import airflow  # noqa: F401
-    except ImportError as exc:
-        unavailable("Apache Airflow (pip install -e '.[dev]')", exc)
-    home = tmp_path_factory.mktemp("airflow")
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=_env(home, {}),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return home
-
-
-def _env(home: Path, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOSSIERHUB_", "AIRFLOW"))}
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        PYTHONPATH=str(ROOT),
-        DOSSIERHUB_HASH_KEY="dag-test-key-" + "d" * 32,
-        **extra,
-    )
-    return env
-
-
-def run(
-    home: Path, env: dict[str, str], *args: str, cwd: Path = ROOT, output: bool = False
-) -> dict[str, Any]:
-    """The runner's JSON; with `output`, {"runs": that JSON, "output": all it printed}."""
-    result = subprocess.run(
-        [sys.executable, str(RUNNER), *args],
-        env=_env(home, env),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(line for line in reversed(result.stdout.splitlines()) if line.strip())
-    parsed = dict(json.loads(line.removeprefix("RESULT ")))
-    if output:
-        return {"runs": parsed, "output": result.stdout + result.stderr}
-    return parsed
-
-
-def sources_file(path: Path, body: str) -> str:
-    path.write_text("sources:\n" + body, encoding="utf-8")
-    return str(path)
+from tests.dags.airflow_runs import run, sources_file
 
 
 def test_dag_folder_parses_one_dag_per_source_without_touching_any(
@@ -115,25 +52,7 @@ def test_dag_folder_parses_one_dag_per_source_without_touching_any(
     assert "dossierhub://registry/tax_north" in statistics["schedule"]
 
 
-@pytest.fixture
-def province(tmp_path: Path, pg_url: str) -> Iterator[dict[str, Any]]:
-    """Two Tax offices (one partitioned) in SQLite files, a PostgreSQL registry, a sources file."""
-    north, south = tmp_path / "north.db", tmp_path / "south.db"
-    truths = {
-        "tax": tax.generate(f"sqlite:///{north}", rows=900, seed=31, malformed_share=0.02),
-        "tax_south": tax.generate(f"sqlite:///{south}", rows=400, seed=32, malformed_share=0.02),
-    }
-    file = sources_file(
-        tmp_path / "sources.yaml",
-        f"  tax:\n    connector: tax\n    partitions: 3\n    retries: 0\n    settings: {{url: 'sqlite:///{north}'}}\n"
-        f"  tax_south:\n    connector: tax\n    retries: 0\n    settings: {{url: 'sqlite:///{south}'}}\n",
-    )
-    registry = store.open_registry(pg_url)
-    migrate.upgrade(registry)
-    yield {"file": file, "registry": registry, "url": pg_url, "truths": truths, "dir": tmp_path}
-    registry.dispose()
-
-
+@pytest.mark.slow
 def test_dag_runs_of_all_five_reference_systems_fill_the_registry_like_the_cli(
     airflow_home: Path, tmp_path: Path, pg_url: str
 ) -> None:
@@ -189,37 +108,7 @@ def test_dag_runs_of_all_five_reference_systems_fill_the_registry_like_the_cli(
     registry.dispose()
 
 
-def test_broken_source_fails_its_own_dag_only(airflow_home: Path, province: dict[str, Any]) -> None:
-    # Credentials come from Airflow Connections: the sources file only names the connectors
-    # (tax_south's file setting points nowhere; its Connection gives the real database).
-    south = province["dir"] / "south.db"
-    file = sources_file(
-        province["dir"] / "broken.yaml",
-        "  tax_broken:\n    connector: tax\n    retries: 0\n"
-        "    settings: {url: 'postgresql+psycopg://reader:s3cret@127.0.0.1:1/thue'}\n"
-        "  tax_south:\n    connector: tax\n    retries: 0\n"
-        "    settings: {url: 'sqlite:////nonexistent/south.db'}\n",
-    )
-    env = {
-        "DOSSIERHUB_SOURCES_FILE": file,
-        "AIRFLOW_CONN_DOSSIERHUB_REGISTRY": province["url"].replace(
-            "postgresql+psycopg", "postgresql"
-        ),
-        "AIRFLOW_CONN_DOSSIERHUB_SOURCE_TAX_SOUTH": json.dumps(
-            {"conn_type": "sqlite", "host": str(south)}
-        ),
-    }
-    runs = run(airflow_home, env, "test", "dossierhub_sync_tax_broken", "dossierhub_sync_tax_south")
-    assert runs["dossierhub_sync_tax_broken"]["state"] == "failed"
-    assert runs["dossierhub_sync_tax_broken"]["tasks"]["check[-1]"] == "failed"
-    assert runs["dossierhub_sync_tax_south"]["state"] == "success"
-    with province["registry"].connect() as conn:
-        sources = conn.execute(select(dossier.c.source_system).distinct()).scalars().all()
-        landed = conn.execute(select(func.count()).select_from(dossier)).scalar_one()
-    assert sources == ["tax_south"]
-    assert landed == province["truths"]["tax_south"].valid
-
-
+@pytest.mark.slow
 def test_unset_variable_fails_its_source_only_and_every_dag_imports(
     airflow_home: Path, province: dict[str, Any]
 ) -> None:
@@ -255,54 +144,6 @@ def test_unset_variable_fails_its_source_only_and_every_dag_imports(
     )
 
 
-def test_rerun_after_a_failed_partition_loads_only_what_is_missing(
-    airflow_home: Path, province: dict[str, Any]
-) -> None:
-    env = {"DOSSIERHUB_SOURCES_FILE": province["file"], "DOSSIERHUB_REGISTRY_URL": province["url"]}
-    registry: Engine = province["registry"]
-    # Another worker holds partition 1/3: that mapped task skips, the others land, and the
-    # run is not verified (no Asset for the statistics DAG).
-    with store.sync_lock_held(registry, source_system="tax", partition="1/3"):
-        first = run(airflow_home, env, "test", "dossierhub_sync_tax")
-    assert first["dossierhub_sync_tax"]["tasks"]["sync[1]"] == "skipped"
-    assert first["dossierhub_sync_tax"]["tasks"]["sync[0]"] == "success"
-    assert first["dossierhub_sync_tax"]["tasks"]["verify[-1]"] == "skipped"
-    with registry.connect() as conn:
-        landed = conn.execute(select(func.count()).select_from(dossier)).scalar_one()
-    assert 0 < landed < province["truths"]["tax"].valid
-
-    second = run(airflow_home, env, "test", "dossierhub_sync_tax")
-    assert second["dossierhub_sync_tax"]["state"] == "success"
-    with registry.connect() as conn:
-        last = conn.execute(
-            select(sync_run.c.partition, sync_run.c.inserted)
-            .where(sync_run.c.status == "succeeded")
-            .order_by(sync_run.c.id.desc())
-            .limit(3)
-        ).all()
-        total = conn.execute(select(func.count()).select_from(dossier)).scalar_one()
-    inserted = {p: n for p, n in last}
-    assert inserted["0/3"] == 0 and inserted["2/3"] == 0 and inserted["1/3"] > 0
-    assert total == province["truths"]["tax"].valid
-
-
-def test_verify_fails_the_run_when_too_much_is_quarantined(
-    airflow_home: Path, province: dict[str, Any]
-) -> None:
-    dirty = province["dir"] / "dirty.db"
-    tax.generate(f"sqlite:///{dirty}", rows=300, seed=40, malformed_share=0.2)
-    file = sources_file(
-        province["dir"] / "dirty.yaml",
-        "  tax_dirty:\n    connector: tax\n    retries: 0\n    max_quarantine_share: 0.05\n"
-        f"    settings: {{url: 'sqlite:///{dirty}'}}\n",
-    )
-    env = {"DOSSIERHUB_SOURCES_FILE": file, "DOSSIERHUB_REGISTRY_URL": province["url"]}
-    runs = run(airflow_home, env, "test", "dossierhub_sync_tax_dirty")["dossierhub_sync_tax_dirty"]
-    assert runs["state"] == "failed"
-    assert runs["tasks"]["sync[0]"] == "success"  # the data landed; the run is flagged
-    assert runs["tasks"]["verify[-1]"] == "failed"
-
-
 def test_production_mode_without_a_sources_file_is_an_import_error_naming_it(
     airflow_home: Path, tmp_path: Path
 ) -> None:
@@ -316,6 +157,7 @@ def test_production_mode_without_a_sources_file_is_an_import_error_naming_it(
     assert demo["import_errors"] == {} and "dossierhub_sync_tax" in demo["dags"]
 
 
+@pytest.mark.slow
 def test_rerun_with_nothing_changed_is_green(airflow_home: Path, province: dict[str, Any]) -> None:
     # The newest row at the source is a quarantined one, so every run's look-back window
     # re-reads it: measured over that run alone it would be 1 of 1-2 rows quarantined.

@@ -174,6 +174,7 @@ def airflow(tmp_path: Path) -> Iterator[tuple[Airflow, dict[str, Any]]]:
         runner.stop()
 
 
+@pytest.mark.slow
 def test_scheduler_runs_the_tax_sync_then_the_statistics_dag(
     airflow: tuple[Airflow, dict[str, Any]],
 ) -> None:

@@ -34,7 +34,7 @@ from dossierhub.cli.api import serve, tokens_app
 from dossierhub.errors import ConfigError, Reason
 from models import migrate
 from models.tables import api_token, dossier
-from tests.conftest import PG_SERVER, TEST_KEY, _server
+from tests.conftest import PG_SERVER, TEST_KEY, _server, drop_database_later
 from tests.dossierhub.test_stats import SCENARIO, record
 
 V1 = api.API_PREFIX
@@ -143,9 +143,8 @@ def registry_on(kind: str, folder: Path) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         server.dispose()
+        drop_database_later(name)
 
 
 @contextmanager

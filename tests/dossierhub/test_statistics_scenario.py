@@ -56,8 +56,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -66,8 +64,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, insert, update
+from typer.testing import CliRunner
 
-from dossierhub import api, tokens
+from dossierhub import api, cli, tokens
 from simulators import finance as finance_simulator
 from simulators import tax as tax_simulator
 from simulators.one_stop import OneStopApi
@@ -543,17 +542,12 @@ class Province:
         }
 
     def cli(self, *args: str) -> Any:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERHUB_")}
+        # The commands run in this process (typer's CliRunner) with this province's settings
+        # alone; tests/dossierhub/test_cli.py runs them as processes.
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("DOSSIERHUB_")}
         env.update(self.env, COLUMNS="200", NO_COLOR="1")
-        done = subprocess.run(
-            [sys.executable, "-m", "dossierhub", *args],
-            env=env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
+        done = CliRunner().invoke(cli.app, list(args), env=env, prog_name="dossierhub")
+        assert done.exit_code == 0, (done.output, done.exception)
         return json.loads(done.stdout)
 
     def first_sync(self) -> None:

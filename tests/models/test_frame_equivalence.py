@@ -95,6 +95,7 @@ def test_tax_pages_give_the_same_records_reasons_and_payloads(rows: list[dict[st
     tax_property(rows)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(draws.pages(draws.land_rows))
 def test_land_pages_give_the_same_records_reasons_and_payloads(rows: list[dict[str, Any]]) -> None:

@@ -25,6 +25,7 @@ from dossierhub.sources import open_connector
 from dossierhub.sync import sync_source
 from models import migrate
 from models.tables import dossier, quarantine, sync_run, sync_state
+from tests.conftest import drop_database_later
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def scratch_registry(server: Engine, label: str) -> Iterator[tuple[str, Engine]]
         yield url, registry
     finally:
         registry.dispose()
-        drop(server, url)
+        drop(url)
 
 
 def scratch(server: Engine, label: str) -> str:
@@ -60,10 +61,9 @@ def scratch(server: Engine, label: str) -> str:
     return server.url.set(database=name).render_as_string(hide_password=False)
 
 
-def drop(server: Engine, url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with server.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def drop(url: str) -> None:
+    """Drop the database `url` names (in the background, see tests/conftest.py)."""
+    drop_database_later(url.rsplit("/", 1)[1])
 
 
 def kill_after(

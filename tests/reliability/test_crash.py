@@ -1,97 +1,22 @@
-"""SIGKILL a sync of a SQL source (Tax on PostgreSQL) at 21 points, through the columnar and the
-row path; every rerun must leave the registry as a clean run.
-
-After each kill, before the rerun, the saved cursor must not stand past data that did not
-land: every source row at or before the cursor is in the registry or in quarantine, and
-nothing after it is.
-"""
+"""SIGKILL a sync of a SQL source (Tax on PostgreSQL) through the columnar path at 21 points;
+every rerun must leave the registry as a clean run, and after each kill the cursor must not
+stand past data that did not land (tests/reliability/crash_tax.py). test_crash_rows.py does
+the same through the row path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, and_, create_engine, func, or_, select
+from sqlalchemy import Engine
 
-from dossierhub import store
-from models import migrate
-from models.tables import sync_run
-from simulators import tax
-from tests.reliability.crash import (
-    cursor_and_held,
-    drop,
-    kill_after,
-    scratch,
-    scratch_registry,
-    sync_once,
-)
+from tests.reliability.crash_tax import kill_at_many_points_then_rerun, source_fixture
 
-ROWS, BATCH = 6000, 150  # 40 batches
-KILL_AT = [1, 2, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 38]
-KEY = "crash-test-key-" + "c" * 32
+source = source_fixture(columnar=True)
 
 
-@pytest.fixture(scope="module", params=["columnar", "rows"])
-def source(
-    server: Engine, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[dict[str, Any]]:
-    # Each sync path (dossierhub/columnar.py, or row by row) is killed and rerun alike.
-    columnar = "true" if request.param == "columnar" else "false"
-    url = scratch(server, "src")
-    tax.generate(url, rows=ROWS, seed=77, malformed_share=0.03)
-    folder = tmp_path_factory.mktemp("crash")
-    sources = folder / "sources.yaml"
-    sources.write_text(
-        f"sources:\n  tax:\n    connector: tax\n    batch_size: {BATCH}\n    lookback_seconds: 0\n"
-        f"    settings: {{url: '{url}', columnar: {columnar}}}\n",
-        encoding="utf-8",
-    )
-    clean = store.open_registry(f"sqlite:///{folder / 'clean.db'}")
-    migrate.upgrade(clean)
-    sync_once(clean, "tax", sources, KEY)
-    with clean.connect() as conn:
-        digest = store.digest(conn)
-    clean.dispose()
-    yield {"url": url, "sources": sources, "digest": digest}
-    drop(server, url)
-
-
-def rows_up_to_the_cursor(registry: Engine, source_url: str) -> int:
-    """Source rows at or before the saved cursor; asserts they all landed, and nothing else."""
-    cursor, landed = cursor_and_held(registry)
-    if cursor is None:
-        return 0
-    t = tax.tb_hoso.c
-    stamp, key = datetime.fromisoformat(cursor["updated_at"]), cursor["key"]
-    upto = select(func.count()).where(
-        or_(stamp > t.NGAY_CAP_NHAT, and_(stamp == t.NGAY_CAP_NHAT, key >= t.ID))
-    )
-    source = create_engine(source_url)
-    with source.connect() as conn:
-        expected = int(conn.execute(upto).scalar_one())
-    source.dispose()
-    assert landed == expected, "registry and cursor disagree: data lost or cursor ahead"
-    return expected
-
-
+@pytest.mark.slow
 def test_sigkill_at_many_points_then_rerun_equals_a_clean_run(
     server: Engine, source: dict[str, Any]
 ) -> None:
-    sources: Path = source["sources"]
-    killed_after = []
-    for target in KILL_AT:
-        with scratch_registry(server, "reg") as (url, registry):
-            kill_after("tax", target, registry_url=url, registry=registry, sources=sources, key=KEY)
-            killed_after.append(rows_up_to_the_cursor(registry, source["url"]))
-
-            sync_once(registry, "tax", sources, KEY)
-            with registry.connect() as conn:
-                assert store.digest(conn) == source["digest"], f"kill after batch {target}"
-                statuses = conn.execute(select(sync_run.c.status).order_by(sync_run.c.id))
-                assert statuses.scalars().all() == ["abandoned", "succeeded"]
-            rows_up_to_the_cursor(registry, source["url"])
-    # The kills really happened mid-run, spread over the batches.
-    assert len(set(killed_after)) >= 15 and max(killed_after) < ROWS
+    kill_at_many_points_then_rerun(server, source)

@@ -68,6 +68,7 @@ def records_up_to_the_cursor(registry: Engine, service: social_insurance.SocialI
     return expected
 
 
+@pytest.mark.slow
 def test_sigkill_an_http_sync_at_many_points_then_rerun_equals_a_clean_run(
     server: Engine, api: dict[str, Any]
 ) -> None:

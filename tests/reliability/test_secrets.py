@@ -35,6 +35,7 @@ def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
+@pytest.mark.slow
 def test_a_full_run_never_prints_or_logs_a_secret(pg_url: str, tmp_path: Path) -> None:
     source = pg_url.replace("postgres@", f"postgres:{PASSWORD}@")
     tax.generate(pg_url, rows=800, seed=4, malformed_share=0.05)
@@ -157,6 +158,7 @@ def test_no_personal_identifier_in_clear_anywhere_after_a_demo_sync(tmp_path: Pa
     assert not leaked, f"{len(leaked)} identifiers in clear, e.g. {leaked[:3]}"
 
 
+@pytest.mark.slow
 def test_a_password_in_a_url_query_string_is_masked_wherever_shown_or_stored(
     tmp_path: Path,
 ) -> None:

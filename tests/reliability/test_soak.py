@@ -229,7 +229,7 @@ def province(
         finally:
             tax_db.dispose()
             land_db.dispose()
-            drop(server, land_url)
+            drop(land_url)
 
 
 def sync_all(p: Province, registry: Engine, round_no: int) -> dict[str, list[SyncResult | str]]:
@@ -314,6 +314,7 @@ def _finish(p: Province, partial: finance.Partial) -> None:
 
 
 # -- the soak -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_ten_rounds_under_faults_leave_the_registry_equal_to_the_sources(
     province: Province, server: Engine, tmp_path: Path
 ) -> None:
@@ -382,7 +383,7 @@ def test_ten_rounds_under_faults_leave_the_registry_equal_to_the_sources(
         }
     finally:
         registry.dispose()
-        drop(server, url)
+        drop(url)
 
 
 def registered(engine: Engine, source: str) -> set[str]:
