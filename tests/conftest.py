@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -91,18 +91,32 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped after the test."""
-    server = _server(PG_SERVER, "PostgreSQL")
-    name = f"dh_test_{secrets.token_hex(4)}"
-    with server.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.url.set(database=name).render_as_string(hide_password=False)
+def databases() -> Iterator[Callable[[], str]]:
+    """Fresh, empty PostgreSQL databases on demand (a source and registries), dropped after
+    the test."""
+    server = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"dh_test_{secrets.token_hex(4)}"
+        try:
+            with server.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        except SQLAlchemyError as exc:
+            unavailable("PostgreSQL", exc)
+        made.append(name)
+        return server.url.set(database=name).render_as_string(hide_password=False)
+
+    yield make
     server.dispose()
-    try:
-        yield url
-    finally:
+    for name in made:
         drop_database_later(name)
+
+
+@pytest.fixture
+def pg_url(databases: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database, dropped after the test."""
+    return databases()
 
 
 @pytest.fixture

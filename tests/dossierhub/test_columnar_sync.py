@@ -7,8 +7,7 @@ reasons, payloads, resolved flags), the same cursor and run counters.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,31 +25,8 @@ from dossierhub.sync import sync_source
 from models import migrate
 from models.tables import quarantine, sync_run, sync_state
 from simulators import land, tax
-from tests.conftest import PG_SERVER, drop_database_later, unavailable
 
 HASHER = IdentifierHasher(SecretStr("columnar-sync-key-" + "c" * 32))
-
-
-@pytest.fixture
-def databases() -> Iterator[Callable[[], str]]:
-    """Fresh PostgreSQL databases on demand, dropped afterwards."""
-    server = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"dh_test_columnar_{secrets.token_hex(4)}"
-        try:
-            with server.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:
-            unavailable("PostgreSQL", exc)
-        made.append(name)
-        return server.url.set(database=name).render_as_string(hide_password=False)
-
-    yield make
-    server.dispose()
-    for name in made:
-        drop_database_later(name)
 
 
 def connector(

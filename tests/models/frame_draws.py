@@ -222,6 +222,12 @@ def tax_rows(draw: Any, ids: st.SearchStrategy[int]) -> dict[str, Any]:
     }
 
 
+def zoned(local: datetime) -> datetime:
+    """A local time as psycopg gives a `timestamptz` (UTC here); a local time in the first
+    7 hours of year 1 is before 0001-01-01 UTC, which no reader gives: it moves up to that."""
+    return max(local, datetime(1, 1, 1, 7)).replace(tzinfo=UTC) - timedelta(hours=7)
+
+
 @st.composite
 def land_rows(draw: Any, ids: st.SearchStrategy[int]) -> dict[str, Any]:
     e = Edges(draw)
@@ -264,7 +270,7 @@ def land_rows(draw: Any, ids: st.SearchStrategy[int]) -> dict[str, Any]:
         "so_giay_to": pick(draw, e, st.sampled_from([None, 0, 3]), st.sampled_from([-1, 10_001])),
         "so_giay_to_so_hoa": pick(draw, e, st.sampled_from([None, 0, 3]), st.sampled_from([4])),
         "ket_qua_so_hoa": draw(st.sampled_from([None, True, False])),
-        "ngay_cap_nhat": (updated - timedelta(hours=7)).replace(tzinfo=UTC),  # timestamptz
+        "ngay_cap_nhat": zoned(updated),
     }
 
 

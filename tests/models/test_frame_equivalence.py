@@ -10,11 +10,12 @@ test catches each, so the test has teeth.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.base import ArrowBatch, Connector, ConnectorContext, RawRecord, jsonable
@@ -101,6 +102,17 @@ def test_land_pages_give_the_same_records_reasons_and_payloads(rows: list[dict[s
     land_property(rows)
 
 
+def test_a_land_row_received_in_year_1_is_drawn_with_a_readable_change_time() -> None:
+    """The change time follows the receipt time; as `timestamptz` it must still be a time
+    psycopg can give (from 0001-01-01 UTC), even when the receipt is in year 1 local time."""
+    row = find(
+        draws.land_rows(st.just(1)),
+        lambda row: row["ngay_tiep_nhan"] == datetime(1, 1, 1),
+        settings=settings(max_examples=5000, database=None, derandomize=True),
+    )
+    assert row["ngay_cap_nhat"] >= datetime(1, 1, 1, tzinfo=UTC)
+
+
 def test_the_draws_reach_both_paths() -> None:
     """Most drawn rows pass the columnar check, and malformed ones reach the row path."""
     seen = {"fast": 0, "rejected": 0}
@@ -179,13 +191,11 @@ def _district_rule_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _dash_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hmac
-
     def hash_many(self: IdentifierHasher, values: Any) -> list[str | None]:
         out = []
         for value in values:
             text = "".join(ch for ch in str(value) if ch.isalnum() or ch == "-").upper()
-            out.append(hmac.digest(self._key, text.encode(), "sha256").hex() if text else None)
+            out.append(self._digest(text.encode()) if text else None)  # the hasher's own HMAC
         return out
 
     monkeypatch.setattr(IdentifierHasher, "hash_many", hash_many)
@@ -222,11 +232,13 @@ MUTANTS = {
 
 @pytest.mark.parametrize("mutant", list(MUTANTS))
 def test_the_differential_test_catches_a_planted_bug(
-    mutant: str, monkeypatch: pytest.MonkeyPatch
+    mutant: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     plant, property_, rows = MUTANTS[mutant]
     plant(monkeypatch)  # the unmutated twin passes the tests above
     assert caught(differential(property_, rows)), f"mutant not caught: {mutant}"
+    # A mutant that raises would only send its pages down the row path: it must run.
+    assert "the columnar mapping failed" not in caplog.text, f"mutant raised: {mutant}"
 
 
 def test_a_broken_frame_mapping_falls_back_to_the_row_path(
