@@ -99,7 +99,7 @@ class FinanceConnector(FileDropConnector):
             optional=True,
             message="{column} {value!r} is not 1-4",
         ),
-        tax_code_or_citizen_id("MaSoThue", flags=re.ASCII),  # ASCII digits only
+        tax_code_or_citizen_id("MaSoThue"),
         Fee(
             "PhiLePhi",
             _amount,

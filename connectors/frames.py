@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from connectors.base import HASHED, Connector
-from connectors.mapping import RecordBeingMapped, Spec
+from connectors.mapping import RecordBeingMapped, Spec, shaped
 from connectors.sql_arrow import is_numeric
 from models.dossier import DossierRecord
 from models.localtime import LOCAL_OFFSET  # naive source times are local (UTC+7)
@@ -150,7 +150,7 @@ def identifiers(connector: Connector, column: pl.Series, pattern: re.Pattern[str
             keys[value] = (None, True)
         elif text.startswith(HASHED):
             keys[value] = (text[len(HASHED) :], True)
-        elif pattern.fullmatch(text):
+        elif shaped(text, pattern):
             to_hash.append((value, text))
         else:
             keys[value] = (None, False)

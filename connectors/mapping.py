@@ -291,12 +291,20 @@ class Code(OneColumn):
             reading.fields[self.raw_field] = str(value)
 
 
+def shaped(text: str, pattern: re.Pattern[str]) -> bool:
+    """Whether an identifier's text has the expected shape: ASCII, and the whole pattern."""
+    return text.isascii() and pattern.fullmatch(text) is not None
+
+
 @dataclass(frozen=True)
 class Identifier:
     """A personal identifier (citizen ID, tax code...) of the expected shape, hashed at once.
 
     One already hashed (a payload back from quarantine) is kept hashed. One of another shape
-    is an "invalid_format" reason that describes it by its length, never by its value."""
+    is an "invalid_format" reason that describes it by its length, never by its value. Only
+    ASCII text has the shape, whatever the pattern says: `\\d` also matches other scripts'
+    digits, and the same number in Arabic-Indic digits would hash to another key, giving one
+    applicant two."""
 
     column: str
     pattern: re.Pattern[str]
@@ -311,7 +319,7 @@ class Identifier:
         value = reading.value(self.column)
         if value is None or not (text := str(value).strip()):
             return
-        if text.startswith(HASHED) or self.pattern.fullmatch(text):
+        if text.startswith(HASHED) or shaped(text, self.pattern):
             reading.fields[self.field] = reading.connector.identifier_key(text)
             return
         # The value is personal data: name its shape, never the value.

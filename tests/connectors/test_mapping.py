@@ -44,7 +44,7 @@ HASHER = IdentifierHasher(SecretStr("mapping-test-key-" + "m" * 32))
 STATUS = {"MOI": Status.ACCEPTED, "XONG": Status.RESOLVED}
 CHANNEL = {1: Channel.IN_PERSON, 2: Channel.ONLINE}
 CITIZEN_ID = re.compile(r"[0-9]{12}")
-ASCII_TAX_CODE = tax_code_or_citizen_id("mst", flags=re.ASCII)
+TAX_CODE = tax_code_or_citizen_id("mst")
 GOOD: dict[str, Any] = {
     "so": "000.00.09.H56-260302-0017",
     "thuTuc": "1.009794",
@@ -393,13 +393,41 @@ def test_a_code_of_words_takes_no_other_key() -> None:
         Code("tt", "status", {"Mới": Status.ACCEPTED}, key=str.strip, words=True)
 
 
-def test_the_tax_code_identifier_takes_ascii_digits_only_when_asked() -> None:
+def test_the_tax_code_identifier_takes_ascii_digits_only() -> None:
     arabic_indic = "٠١٠١٢٣٤٥٦٧"  # ten digits, not ASCII
-    for spec, problems in ((tax_code_or_citizen_id("mst"), 0), (ASCII_TAX_CODE, 1)):
-        fields, found = mapped(FieldMapping(spec), {"mst": arabic_indic})
-        assert len(found) == problems, spec
-    fields, found = mapped(FieldMapping(ASCII_TAX_CODE), {"mst": "0101234567-001"})
+    fields, found = mapped(FieldMapping(TAX_CODE), {"mst": arabic_indic})
+    assert [r.code for r in found] == ["invalid_format"] and "applicant_key" not in fields
+    fields, found = mapped(FieldMapping(TAX_CODE), {"mst": "0101234567-001"})
     assert found == [] and fields["applicant_key"] == HASHER.hash("0101234567-001")
+
+
+@pytest.mark.parametrize("digits", ["٠١٢٣٤٥٦٧٨٩", "０１２３４５６７８９", "०१२३४५६७८९"])
+def test_no_sector_identifier_takes_another_scripts_digits(digits: str) -> None:
+    """`\\d` matches Arabic-Indic, fullwidth or Devanagari digits too, and the same number in
+    them would hash to another key (one applicant, two keys). Every identifier of every sector
+    connector refuses them, whatever its pattern, on both sync paths (the columnar path asks
+    the same `shaped`)."""
+    from connectors.finance import FinanceConnector
+    from connectors.land import LandConnector
+    from connectors.one_stop import OneStopConnector
+    from connectors.social_insurance import SocialInsuranceConnector
+    from connectors.tax import TaxConnector
+
+    samples = ("012345678901", "0101234567-001", "0101234567", "012345678")
+    checked = 0
+    kinds = (TaxConnector, LandConnector, FinanceConnector, OneStopConnector)
+    for kind in (*kinds, SocialInsuranceConnector):
+        assert kind.mapping is not None
+        for spec in kind.mapping.specs:
+            if not isinstance(spec, Identifier):
+                continue
+            ascii_id = next(s for s in samples if spec.pattern.fullmatch(s))
+            other = ascii_id.translate(str.maketrans("0123456789", digits))
+            for value, problems in ((ascii_id, 0), (other, 1)):
+                _, found = mapped(FieldMapping(spec), {spec.column: value})
+                assert len(found) == problems, (kind.__name__, value)
+            checked += 1
+    assert checked >= 5
 
 
 def test_the_shared_tables_hold_the_national_codes_and_the_legacy_levels() -> None:
