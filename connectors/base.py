@@ -260,6 +260,12 @@ class Connector(ABC, Generic[SettingsT]):
             return value[len(HASHED) :]
         return self.hasher.hash(value)
 
+    def identifier_keys(self, values: list[str]) -> list[str | None]:
+        """`identifier_key` of each value, the new ones hashed in one `hash_many` (the
+        columnar sync's page at a time)."""
+        fresh = iter(self.hasher.hash_many([v for v in values if not v.startswith(HASHED)]))
+        return [self.identifier_key(v) if v.startswith(HASHED) else next(fresh) for v in values]
+
     def redact(self, payload: dict[str, Any], reasons: list[Reason]) -> dict[str, Any]:
         """The payload fit to keep: personal identifiers hashed, an invalid one only described."""
         if not self.personal_fields:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from connectors.base import HASHED, Connector
-from connectors.mapping import RecordBeingMapped, Spec, shaped
+from connectors.base import Connector
+from connectors.mapping import RecordBeingMapped, Spec, identifier_text
 from connectors.sql_arrow import is_numeric
 from models.dossier import DossierRecord
 from models.localtime import LOCAL_OFFSET  # naive source times are local (UTC+7)
@@ -141,22 +141,16 @@ def _canonical(value: Any) -> Any:
 def identifiers(connector: Connector, column: pl.Series, pattern: re.Pattern[str]) -> pl.DataFrame:
     """A personal identifier column hashed as `to_canonical` does: stripped, a valid or
     already hashed value keyed, a blank one absent, another refused (`ok` False)."""
-    distinct = [v for v in column.drop_nulls().unique().to_list()]
     keys: dict[Any, Mapped] = {}
-    to_hash = []
-    for value in distinct:
-        text = str(value).strip()
-        if not text:
-            keys[value] = (None, True)
-        elif text.startswith(HASHED):
-            keys[value] = (text[len(HASHED) :], True)
-        elif shaped(text, pattern):
-            to_hash.append((value, text))
+    to_key = []
+    for value in column.drop_nulls().unique().to_list():
+        text, ok = identifier_text(value, pattern)
+        if text is not None and ok:
+            to_key.append((value, text))
         else:
-            keys[value] = (None, False)
-    for (value, _), key in zip(
-        to_hash, connector.hasher.hash_many(t for _, t in to_hash), strict=True
-    ):
+            keys[value] = (None, ok)
+    found = connector.identifier_keys([text for _, text in to_key])
+    for (value, _), key in zip(to_key, found, strict=True):
         keys[value] = (key, True)
     return per_lookup(column, keys, pl.String)
 

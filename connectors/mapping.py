@@ -291,9 +291,13 @@ class Code(OneColumn):
             reading.fields[self.raw_field] = str(value)
 
 
-def shaped(text: str, pattern: re.Pattern[str]) -> bool:
-    """Whether an identifier's text has the expected shape: ASCII, and the whole pattern."""
-    return text.isascii() and pattern.fullmatch(text) is not None
+def identifier_text(value: Any, pattern: re.Pattern[str]) -> tuple[str | None, bool]:
+    """An identifier's text to key, and whether it has the expected shape: (None, True) when
+    absent or blank; the stripped text and True when already hashed or ASCII matching the
+    whole pattern; the stripped text and False otherwise."""
+    if value is None or not (text := str(value).strip()):
+        return None, True
+    return text, text.startswith(HASHED) or (text.isascii() and pattern.fullmatch(text) is not None)
 
 
 @dataclass(frozen=True)
@@ -316,10 +320,10 @@ class Identifier:
         return (self.column,)
 
     def read(self, reading: RecordBeingMapped) -> None:
-        value = reading.value(self.column)
-        if value is None or not (text := str(value).strip()):
+        text, ok = identifier_text(reading.value(self.column), self.pattern)
+        if text is None:
             return
-        if text.startswith(HASHED) or shaped(text, self.pattern):
+        if ok:
             reading.fields[self.field] = reading.connector.identifier_key(text)
             return
         # The value is personal data: name its shape, never the value.

@@ -406,7 +406,7 @@ def test_no_sector_identifier_takes_another_scripts_digits(digits: str) -> None:
     """`\\d` matches Arabic-Indic, fullwidth or Devanagari digits too, and the same number in
     them would hash to another key (one applicant, two keys). Every identifier of every sector
     connector refuses them, whatever its pattern, on both sync paths (the columnar path asks
-    the same `shaped`)."""
+    the same `identifier_text`)."""
     from connectors.finance import FinanceConnector
     from connectors.land import LandConnector
     from connectors.one_stop import OneStopConnector
