@@ -29,7 +29,7 @@ from dossierhub.store.batches import (
 )
 from dossierhub.store.quarantine import Rejection
 from dossierhub.store.registry import now
-from dossierhub.store.statements import _PG_TYPES
+from dossierhub.store.statements import _PG_TYPES, _binary_copy
 from models.dossier import DossierRecord
 from models.tables import (
     CANONICAL_COLUMNS,
@@ -299,9 +299,6 @@ def _encode(table: Table, rows: Any) -> bytes:
 
 
 def _send(conn: Connection, table: str, columns: Sequence[str], data: bytes) -> None:
-    """One binary COPY stream into `table` on the caller's transaction."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    with driver.cursor() as cur, cur.copy(statement) as copy:
+    """One encoded binary COPY stream into `table` on the caller's transaction."""
+    with _binary_copy(conn, table, columns) as copy:
         copy.write(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -42,13 +43,20 @@ def _copy(
     conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """COPY rows into a table on the caller's PostgreSQL transaction."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    with driver.cursor() as cur, cur.copy(statement) as copy:
+    with _binary_copy(conn, table.name, columns) as copy:
         copy.set_types([_PG_TYPES[type(table.c[name].type)] for name in columns])
         for row in rows:
             copy.write_row(row)
+
+
+@contextmanager
+def _binary_copy(conn: Connection, table: str, columns: Sequence[str]) -> Iterator[Any]:
+    """A binary COPY into `table` on the caller's PostgreSQL transaction (psycopg's `Copy`)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    with driver.cursor() as cur, cur.copy(statement) as copy:
+        yield copy
 
 
 _PG_TYPES = {
